@@ -311,3 +311,40 @@ def default_augmentation(name):
     if key == "fashion_mnist":  # a mirrored shoe is still a shoe
         return BatchAugment(translate=0.1, hflip=True)
     return BatchAugment(translate=0.125, hflip=True)  # CIFAR-10: the classic pad-4 crop + flip
+
+
+def prepare(source, root=None):
+    """Copy local idx files (a folder holding MNIST/ and/or FashionMNIST/) into the data root."""
+    root = Path(root) if root is not None else default_root()
+    done = []
+    for key, info in DATASETS.items():
+        if key == "cifar10":
+            continue
+        src = Path(source) / info["folder"]
+        candidates = [src] + ([Path(p) for p in info["local"] if p.startswith("/")])
+        for c in candidates:
+            if all((c / f).exists() or (c / (f + ".gz")).exists() for f in IDX_FILES):
+                raw = root / info["folder"] / "raw"
+                if not all((raw / f).exists() for f in IDX_FILES):
+                    raw.mkdir(parents=True, exist_ok=True)
+                    for f in IDX_FILES:
+                        if (c / f).exists():
+                            shutil.copyfile(c / f, raw / f)
+                        else:
+                            with gzip.open(c / (f + ".gz"), "rb") as zin, open(raw / f, "wb") as out:
+                                shutil.copyfileobj(zin, out)
+                done.append(info["cls"])
+                break
+    return done
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Place offline copies of MNIST / Fashion-MNIST in the data root.")
+    parser.add_argument("command", choices=["prepare"])
+    parser.add_argument("--from", dest="source", required=True, help="folder holding MNIST/ (idx .gz files)")
+    parser.add_argument("--root", default=None, help="data root (default: $COURSE_DATA_DIR or ~/.cache/vit-course/data)")
+    args = parser.parse_args()
+    placed = prepare(args.source, args.root)
+    print(f"placed in {args.root or default_root()}: {', '.join(placed) or 'nothing (no idx files found)'}")
