@@ -59,6 +59,72 @@ def plot_patch_sequence(image, patch_size, *, max_tokens=64):
     return fig
 
 
+def _grid_lines(ax, H, W, patch_size, color="tab:orange"):
+    """Draw the patch grid of an H x W image over an imshow axis."""
+    for r in range(1, H // patch_size):
+        ax.axhline(r * patch_size - 0.5, color=color, linewidth=0.8)
+    for c in range(1, W // patch_size):
+        ax.axvline(c * patch_size - 0.5, color=color, linewidth=0.8)
+
+
+def plot_patch_sizes(image, patch_sizes=(2, 4, 7, 14)):
+    """One column per patch size: the image with its patch grid (top) and the token sequence (bottom)."""
+    image = torch.as_tensor(image).detach().float().cpu()
+    if image.ndim == 2:
+        image = image.unsqueeze(0)                                        # (C, H, W)
+    C, H, W = image.shape
+    n = len(patch_sizes)
+    fig, axes = plt.subplots(2, n, figsize=(max(2.6 * n, 3.6), 5.6), squeeze=False, layout="constrained",
+                             gridspec_kw={"height_ratios": [1, 1]})
+    for j, P in enumerate(patch_sizes):
+        tokens = img_to_patch(image.unsqueeze(0), P)[0]                   # (N, C*P*P)
+        top, bottom = axes[0, j], axes[1, j]
+        top.imshow(_image_np(image), cmap="gray")
+        _grid_lines(top, H, W, P)
+        N, L = tokens.shape
+        top.set_title(f"P = {P}\n{N} token{'s' * (N > 1)} x {L} value{'s' * (L > 1)}", fontsize=10)
+        top.axis("off")
+        bottom.imshow(tokens.numpy(), cmap="gray", aspect="auto", interpolation="nearest")
+        bottom.set_xlabel(f"value in token (C*P*P = {tokens.shape[1]})", fontsize=8)
+        bottom.set_ylabel(f"token (N = {tokens.shape[0]})", fontsize=8)
+        bottom.tick_params(labelsize=7)
+        bottom.yaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))
+        bottom.xaxis.set_major_locator(plt.MaxNLocator(integer=True, min_n_ticks=1))
+    if n > 1:
+        fig.suptitle("small patches: many short tokens; big patches: few long tokens", fontsize=11)
+    return fig
+
+
+def plot_token_tiles(token_sets, patch_size, *, grid=None, channels=1):
+    """Tokens (N, C*P*P) drawn back as P x P tiles, one panel per named set, to see what each token holds.
+
+    Args:
+        token_sets: {title: tokens (N, C*P*P)} (one image's tokens per panel).
+        grid: (rows, cols) of tiles; default a square sqrt(N) x sqrt(N).
+        channels: C; with C > 1 each tile shows the mean over its channels.
+    """
+    n = len(token_sets)
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.8), squeeze=False, layout="constrained")
+    P = patch_size
+    for ax, (name, tokens) in zip(axes.flat, token_sets.items()):
+        tokens = torch.as_tensor(tokens).detach().float().cpu()
+        N = tokens.shape[0]
+        rows, cols = grid or (math.isqrt(N), math.isqrt(N))
+        if rows * cols != N:
+            raise ValueError(f"{N} tokens do not fill a {rows}x{cols} grid: pass grid=(rows, cols).")
+        tiles = tokens.reshape(N, channels, P, P)                         # (N, C, P, P)
+        canvas = np.full((rows * (P + 1) - 1, cols * (P + 1) - 1), np.nan)  # one blank pixel between tiles
+        for i in range(N):
+            r, c = divmod(i, cols)
+            canvas[r * (P + 1):r * (P + 1) + P, c * (P + 1):c * (P + 1) + P] = _image_np(tiles[i]) if channels == 1 \
+                else tiles[i].mean(0).numpy()
+        cmap = plt.get_cmap("gray").with_extremes(bad="tab:orange")      # the gaps (NaN) in orange
+        ax.imshow(canvas, cmap=cmap, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    return fig
+
+
 def show_images(images, labels=None, predictions=None, *, classes=None, ncols=8, title=None):
     """A grid of images with their labels (and predictions: red when wrong)."""
     images = torch.as_tensor(images).detach().float().cpu()
@@ -196,4 +262,126 @@ def plot_data_efficiency(records, *, metric="test_acc", title="accuracy against 
     ax.set(xlabel="training images (log scale)", ylabel=metric.replace("_", " "), title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    return fig
+
+
+def plot_attention_grid(image, attention, patch_size, *, queries, heads=None, title=None):
+    """Several queries at once, each drawn over the image: one row per query, one column per head
+    (with a single head, the queries side by side in one row).
+
+    Args:
+        image: (C, H, W) or (H, W).
+        attention: (h, N+1, N+1) weights of one image (with class token) or (h, N, N) (without).
+        queries: token indices (0 = class token when there is one); the query patch is outlined in cyan.
+    Each panel's colours run from 0 (black) to that query's largest weight, printed in its corner.
+    """
+    image = torch.as_tensor(image).detach().float().cpu()
+    if image.ndim == 2:
+        image = image.unsqueeze(0)
+    attention = torch.as_tensor(attention).detach().float().cpu()
+    if attention.ndim == 2:
+        attention = attention.unsqueeze(0)                         # (1, N, N)
+    H, W = image.shape[-2:]
+    rows, cols = H // patch_size, W // patch_size
+    n_patches = rows * cols
+    if attention.shape[-1] not in (n_patches, n_patches + 1):
+        raise ValueError(f"attention covers {attention.shape[-1]} tokens but a {H}x{W} image with patch size "
+                         f"{patch_size} has {n_patches} patches (+1 with a class token).")
+    has_cls = attention.shape[-1] == n_patches + 1
+    heads = list(range(attention.shape[0]) if heads is None else heads)
+    one_head = len(heads) == 1
+    grid = (1, len(queries)) if one_head else (len(queries), len(heads))
+    fig, axes = plt.subplots(*grid, figsize=(2.4 * grid[1] + 0.6, 2.5 * grid[0] + 0.3), squeeze=False,
+                             layout="constrained")
+    for r, query in enumerate(queries):
+        is_cls = has_cls and query == 0
+        patch = query - 1 if has_cls else query
+        name = "class token" if is_cls else f"patch {patch}"
+        for c, h in enumerate(heads):
+            ax = axes[0, r] if one_head else axes[r, c]
+            row = attention[h, query, 1:] if has_cls else attention[h, query]   # (N,) over the patches
+            up = torch.nn.functional.interpolate(row.reshape(1, 1, rows, cols), size=(H, W), mode="nearest")[0, 0]
+            ax.imshow(_image_np(image), cmap="gray")
+            ax.imshow(up.numpy(), cmap="inferno", alpha=0.6, vmin=0, vmax=float(row.max()))  # 0 = black
+            ax.text(0.02, 0.02, f"max {float(row.max()):.2f}", transform=ax.transAxes, color="white", fontsize=8)
+            if not is_cls:
+                ax.add_patch(plt.Rectangle(((patch % cols) * patch_size - 0.5, (patch // cols) * patch_size - 0.5),
+                                           patch_size, patch_size, fill=False, edgecolor="cyan", linewidth=2))
+            ax.set_xticks([]), ax.set_yticks([])
+            if one_head:
+                ax.set_title(f"query: {name}")
+            else:
+                if r == 0:
+                    ax.set_title(f"head {h}")
+                if c == 0:
+                    ax.set_ylabel(f"query: {name}")
+    default = (f"where each query (cyan box) looks, head {heads[0]}" if one_head else
+               "where each query (cyan box) looks: rows are queries, columns are heads")
+    fig.suptitle(title or default)
+    return fig
+
+
+def plot_feature_maps(maps, *, image=None, titles=None, ncols=8, symmetric=False, title=None):
+    """A grid of 2-D maps (feature maps, or conv filters), with the input image first if given.
+
+    Args:
+        maps: (K, H, W) or (K, 1, H, W): K maps of one image, or K single-channel filters.
+        symmetric: one colour scale centred on 0 for all maps (red +, blue -): for filters and
+            signed maps. Otherwise each map gets its own scale, so weak maps stay visible.
+    """
+    maps = torch.as_tensor(maps).detach().float().cpu()
+    if maps.ndim == 4:
+        maps = maps[:, 0]                                                # (K, H, W)
+    panels = len(maps) + (image is not None)
+    ncols = min(ncols, panels)
+    nrows = math.ceil(panels / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.6 * nrows + 0.4), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    slots = iter(axes.flat)
+    if image is not None:
+        ax = next(slots)
+        ax.imshow(_image_np(image), cmap="gray")
+        ax.set_title("input", fontsize=8)
+    limit = float(maps.abs().max()) or 1.0
+    for i, m in enumerate(maps):
+        ax = next(slots)
+        if symmetric:
+            ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            ax.imshow(m.numpy(), cmap="magma")
+        ax.set_title(titles[i] if titles is not None else f"{i}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_position_similarity(pos_embeds, grid_size, *, title="what the position embeddings learned"):
+    """Cosine similarity of each patch's learned position embedding to every other patch's: one small map
+    per patch, laid out where the patch sits, the patch itself outlined (as in Dosovitskiy et al. 2021, Fig. 7).
+
+    pos_embeds: {label: (1, N+1, D) or (N, D) embeddings}, one panel each; N = grid_size ** 2.
+    The colour scale is shared by all panels and spans the largest similarity between two different patches.
+    """
+    from .experiments import position_similarity
+
+    sims = {}
+    for label, pos_embed in pos_embeds.items():
+        sim = position_similarity(pos_embed, grid_size).numpy().copy()          # (N, N)
+        np.fill_diagonal(sim, np.nan)                                         # a patch's own similarity is 1: hide it
+        sims[label] = sim
+    vmax = max(float(np.nanmax(np.abs(s))) for s in sims.values())
+    fig = plt.figure(figsize=(3.4 * len(sims) + 1.0, 3.9), layout="constrained")
+    panels = fig.subfigures(1, len(sims) + 1, width_ratios=[1] * len(sims) + [0.4])
+    for panel, (label, sim) in zip(panels, sims.items()):
+        axes = panel.subplots(grid_size, grid_size, squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            image = ax.imshow(sim[i].reshape(grid_size, grid_size), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+            ax.add_patch(plt.Rectangle((i % grid_size - 0.5, i // grid_size - 0.5), 1, 1, fill=False,
+                                       edgecolor="black", linewidth=1.5))
+            ax.set_xticks([]), ax.set_yticks([])
+        panel.suptitle(label, fontsize=10)
+    panels[-1].colorbar(image, cax=panels[-1].add_axes([0.08, 0.12, 0.2, 0.72]), label="cosine similarity")
+    fig.suptitle(title)
     return fig

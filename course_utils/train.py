@@ -9,11 +9,18 @@ the confusion matrix.
 Mixed precision: bf16 autocast on GPUs with native bf16 (compute capability >= 8.0: A100, H100, RTX 30xx+);
 fp16 autocast with a GradScaler below that (a Colab T4 is 7.5: `torch.cuda.is_bf16_supported()` may say
 True there, but bf16 is emulated and slow); plain fp32 on the CPU.
+
+Speed options of `fit`, all off by default and none changing the training recipe (benchmarks/README.md
+has the measurements): `compile` (torch.compile the model for training, falling back to eager with a
+warning where compiling fails), `channels_last` (NHWC memory layout for CNNs) and `fused_optimizer`
+(one fused AdamW/SGD kernel instead of one small kernel per parameter tensor). `fast_settings(device,
+model)` returns the combination the benchmarks use for a device and a model.
 """
 import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -51,6 +58,64 @@ def amp_settings(device):
     return torch.float16, True
 
 
+COMPILE_MODES = (False, True, "auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def resolve_compile(compile, device):
+    """The torch.compile mode fit uses: None (eager) or a mode name. "auto": "default" on a GPU, eager on the CPU.
+
+    On the CPU compiling a model takes minutes on 2 cores (a C++ compiler runs for every fused kernel),
+    more than a short course run saves; on a GPU it fuses the many small element-wise kernels of a small
+    model into few. "reduce-overhead" adds CUDA graphs (one launch per step).
+    """
+    if compile not in COMPILE_MODES:
+        raise ValueError(f"compile must be one of {COMPILE_MODES}, got {compile!r}.")
+    if compile == "auto":
+        return "default" if torch.device(device).type == "cuda" else None
+    if compile is True:
+        return "default"
+    return compile or None
+
+
+def compile_model(model, mode="default"):
+    """torch.compile(model, mode=mode); the model itself (with a warning) where torch.compile is missing or fails."""
+    if mode is None:
+        return model
+    if not hasattr(torch, "compile"):
+        warnings.warn("torch.compile needs PyTorch >= 2.0: training without it.", stacklevel=2)
+        return model
+    try:
+        return torch.compile(model, mode=mode)
+    except Exception as e:  # e.g. an unsupported Python version
+        warnings.warn(f"torch.compile failed ({_short(e)}): training without it.", stacklevel=2)
+        return model
+
+
+def _short(e):
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+
+
+def fast_settings(device, model=None):
+    """fit's speed options for a device and model: dict(compile=..., channels_last=..., fused_optimizer=...).
+
+    GPU: fused optimizer, and channels_last for CNNs (NHWC feeds the tensor cores' convolutions).
+    CPU: none of them (on a CPU they do not help, and channels-last BatchNorm is less exact there).
+    compile stays off: its compile time (seconds on a GPU, minutes on 2 CPU cores) must first be shown to
+    pay for itself in time to accuracy; benchmarks/time_to_accuracy.py measures it ("course-compiled").
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return dict(compile=False, channels_last=False, fused_optimizer=False)
+    is_cnn = model is not None and _is_cnn(model)
+    return dict(compile=False, channels_last=is_cnn, fused_optimizer=torch.__version__ >= "2.4")
+
+
+def _is_cnn(model):
+    """True for convolutional networks: more than one Conv2d (a ViT's patch embedding is a single one)."""
+    return sum(isinstance(m, nn.Conv2d) for m in model.modules()) > 1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train. Defaults: the recipe measured on MNIST (ViT 98.1% in 10 epochs on an H100)."""
@@ -75,17 +140,21 @@ class TrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}.")
 
 
-def make_optimizer(model, cfg):
-    """AdamW (or SGD) with weight decay on weights only: not on biases, norms, tokens or positions."""
+def make_optimizer(model, cfg, *, fused=False):
+    """AdamW (or SGD) with weight decay on weights only: not on biases, norms, tokens or positions.
+
+    fused=True updates every parameter in one kernel (same maths, fewer kernel launches: a GPU win).
+    """
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (decay if p.ndim >= 2 and "pos_embed" not in name and "cls_token" not in name else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    extra = {"fused": True} if fused else {}   # left out when off: older torch versions know no `fused`
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True, **extra)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), **extra)
 
 
 def warmup_cosine(total_steps, warmup_fraction):
@@ -196,7 +265,8 @@ def new_history():
     return {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "images_per_s")}
 
 
-def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progress=True, on_epoch_end=None, **overrides):
+def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progress=True, on_epoch_end=None,
+        compile=False, channels_last=False, fused_optimizer=False, **overrides):
     """Train `model` on `train` (an ImageData); return the per-epoch history (dict of lists).
 
     Args:
@@ -205,10 +275,17 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
         checkpoint: a file path. Saved after every epoch; if it exists, training resumes from it
             (a finished run returns its history at once), so a rerun after a disconnect continues.
         on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (e.g. to plot live).
+        compile, channels_last, fused_optimizer: speed options that leave the recipe alone (off by
+            default; `fast_settings(device, model)` picks them). compile: False, True, "auto" (GPU only)
+            or a torch.compile mode; only training steps run compiled, evaluation and checkpoints use
+            `model` itself. channels_last: NHWC layout for CNNs. fused_optimizer: one-kernel AdamW/SGD.
     """
     cfg = TrainConfig(**{**(asdict(cfg) if cfg else {}), **overrides})
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)   # conv weights (K, C, kh, kw) stored as NHWC
+    step_model = compile_model(model, resolve_compile(compile, device))
     train = train.to(device) if train.device != device else train
     if val is not None and val.device != device:
         val = val.to(device)
@@ -218,7 +295,7 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
     steps_per_epoch = len(train) // batch_size if drop_last else math.ceil(len(train) / batch_size)
     total_steps = cfg.epochs * steps_per_epoch
 
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg, fused=fused_optimizer)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, cfg.warmup_fraction))
     scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # shuffling and augmentation
@@ -245,6 +322,18 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
         torch.set_rng_state(state["torch_rng"])
         history, start_epoch = state["history"], state["epoch"]
 
+    cuda_graphs = resolve_compile(compile, device) in ("reduce-overhead", "max-autotune")
+
+    def forward_backward(m, x, y):
+        if cuda_graphs and m is not model:   # a new step: CUDA graphs may reuse the last step's buffers
+            torch.compiler.cudagraph_mark_step_begin()
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = m(x)                                   # (B, K)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        return logits, loss
+
     bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch, disable=not progress,
                desc=type(model).__name__, unit="step", dynamic_ncols=True)
     for epoch in range(start_epoch, cfg.epochs):
@@ -254,11 +343,21 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for x, y in train.batches(batch_size, shuffle=True, augment=augment, generator=gen, drop_last=drop_last):
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = model(x)                                   # (B, K)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            # The compiled model takes the full batches; the epoch's last, smaller batch runs eagerly
+            # rather than triggering a second compilation for its shape.
+            m = step_model if len(y) == batch_size else model
+            try:
+                logits, loss = forward_backward(m, x, y)
+            except Exception as e:
+                if m is model:
+                    raise
+                # torch.compile compiles at its first call. If that fails, redo the step with the model itself (same weights; an error of the model's own
+                # is raised from here, with its own message) and train on without compiling.
+                logits, loss = forward_backward(model, x, y)
+                warnings.warn(f"torch.compile failed ({_short(e)}): training without it.", stacklevel=2)
+                step_model = model
             if cfg.grad_clip:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -296,8 +395,7 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, history)
     bar.close()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)  # hand the model back in the usual layout
     return history
 
-
-def train_config_fields():
-    return [f.name for f in fields(TrainConfig)]

@@ -50,11 +50,17 @@ def test_check_img_to_patch(capsys, wrong, hint):
     assert len(lines) == 2 and lines[0].startswith("✅ PASS [img_to_patch]") and lines[1].startswith("❌ FAIL")
 
 
-def test_check_reports_exceptions_instead_of_raising():
-    def unfinished(x, P):
-        raise NotImplementedError
-    assert "not implemented yet" in run(checks.check_img_to_patch, unfinished).message
+def test_check_reports_errors_and_stops_at_unfinished_exercises(capsys, tmp_path, monkeypatch):
     assert "raised IndexError" in run(checks.check_img_to_patch, lambda x, P: x[9]).message
+
+    def unfinished(x, P):
+        raise NotImplementedError("Exercise img_to_patch: write your code here")
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("COURSE_CHECK_LOG", str(log))
+    with pytest.raises(NotImplementedError, match="Exercise img_to_patch"):  # the notebook stops here
+        checks.check_img_to_patch(unfinished)
+    assert "FAIL [img_to_patch] not implemented yet" in capsys.readouterr().out
+    assert json.loads(log.read_text())["passed"] is False                   # and the grader sees a 0
 
 
 def test_check_patch_embedding():
@@ -184,3 +190,18 @@ def test_results_are_logged_for_grading(tmp_path, monkeypatch):
     checks.check_attention(attention_variant(scale=False))
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["exercise"], r["passed"], r["score"]) for r in rows] == [("img_to_patch", True, 1), ("attention", False, 0)]
+
+
+def test_check_cell_shows_only_its_line_in_a_kernel():
+    """A check cell's value adds nothing to the output (nbval ignores `;` since it runs without history)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from course_utils import checks\nfrom course_utils.patches import img_to_patch\n"
+        "checks.check_img_to_patch(img_to_patch)")]
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream"]
+    assert outputs[0].text.startswith("✅ PASS [img_to_patch]")
