@@ -1,0 +1,1 @@
+"""Benchmarks of the course's training path (see benchmarks/README.md)."""
