@@ -1,0 +1,289 @@
+"""The resumable data-size sweep (course_utils.experiments), on the real MNIST with tiny sizes and models."""
+import json
+import math
+import statistics
+import warnings
+
+import pytest
+import torch
+
+from course_utils import checks, experiments
+from course_utils.data import balanced_subset
+from course_utils.experiments import (budget_config, compare, crossovers, epochs_for_budget, load_results,
+                                      locality_score, run_sweep, steps_per_epoch, summarize, summary_markdown)
+from course_utils.models import build_model
+from course_utils.train import TrainConfig, fit
+
+TIMING = ("train_time_s", "images_per_s")
+TINY_VIT = {"vit": {"depth": 1, "embed_dim": 16, "num_heads": 2}}
+
+
+@pytest.fixture(scope="module")
+def sets(mnist_train, mnist_test):
+    return balanced_subset(mnist_train, 1000, seed=0), balanced_subset(mnist_test, 200, seed=0)
+
+
+def sweep(sets, path, **kw):
+    pool, test = sets
+    args = dict(models=("lenet", "vit"), sizes=(20, 50), seeds=(0,), pool=pool, test=test, results_path=path,
+                steps=4, recipe=TrainConfig(batch_size=16, augment=True), model_kwargs=TINY_VIT, device="cpu",
+                profile="test", log=None)
+    return run_sweep(**{**args, **kw})
+
+
+def without_timing(records):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+class CountFits:
+    """Wraps train.fit as the sweep sees it; counts calls and can fail on the n-th (a disconnect)."""
+
+    def __init__(self, fail_at=None):
+        self.calls, self.fail_at = 0, fail_at
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt("disconnected")
+        return fit(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ the budget
+@pytest.mark.parametrize("size,batch", [(20, 16), (17, 16), (33, 16), (32, 16), (10, 16), (600, 512)])
+def test_steps_per_epoch_matches_fit(mnist_train, size, batch):
+    data = mnist_train[:size]
+    model = build_model("lenet")
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(1) if m.training else None)
+    fit(model, data, epochs=2, batch_size=batch, device="cpu", progress=False)
+    assert len(calls) == 2 * steps_per_epoch(size, batch)
+
+
+def test_epochs_for_budget():
+    assert epochs_for_budget(1000, 600, 512) == 500        # 2 steps per epoch: 512 + 88 images
+    assert epochs_for_budget(3000, 54000, 512) == 29       # 106 steps per epoch; 29 * 106 = 3074 >= 3000
+    assert epochs_for_budget(300, 100, 512) == 300         # one (partial) batch per epoch
+    assert epochs_for_budget(10, 60000, 512) == 1
+    cfg = budget_config(TrainConfig(batch_size=128, lr=1e-3), 500, 1800, seed=3)
+    assert (cfg.epochs, cfg.seed, cfg.lr) == (34, 3, 1e-3)
+    assert cfg.epochs * steps_per_epoch(1800, 128) >= 500 > (cfg.epochs - 1) * steps_per_epoch(1800, 128)
+
+
+# ------------------------------------------------------------------------------------------ the sweep
+def test_records_are_appended_as_runs_finish(sets, tmp_path):
+    path = tmp_path / "runs.jsonl"
+    lines_seen = []
+    records = sweep(sets, path, log=lambda line: lines_seen.append(len(load_results(path))))
+    # the first log line is the plan (nothing written yet); then one line per run, after its record is on disk
+    assert lines_seen == [0, 1, 2, 3, 4]
+    assert len(records) == 4 and load_results(path) == records
+    r = records[0]
+    for key in experiments.RESULT_FIELDS:
+        assert key in r, key
+    assert (r["model"], r["train_size"], r["seed"]) == ("lenet", 20, 0)     # seed by seed, then size, then model
+    assert [(r["model"], r["train_size"], r["seed"]) for r in records[:4]] == [
+        ("lenet", 20, 0), ("vit", 20, 0), ("lenet", 50, 0), ("vit", 50, 0)]
+    assert r["steps"] >= 4 and r["epochs"] == epochs_for_budget(4, 20, 16) and r["profile"] == "test"
+    assert r["val_acc"] is None and r["device"] == "cpu" and r["balanced"] and r["test_size"] == 200
+    assert 0 <= r["test_acc"] <= 1 and r["images_per_s"] > 0
+
+
+def test_rerun_skips_finished_runs(sets, tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    counter = CountFits()
+    monkeypatch.setattr(experiments, "fit", counter)
+    first = sweep(sets, path)
+    assert counter.calls == 4
+    again = sweep(sets, path)
+    assert counter.calls == 4 and again == first                     # nothing trained twice
+    bigger = sweep(sets, path, seeds=(0, 1))
+    assert counter.calls == 8 and bigger[:4] == first                # only the new seed's 4 runs
+    assert len(load_results(path)) == 8
+
+
+def test_interrupted_sweep_resumes_to_the_same_records(sets, tmp_path, monkeypatch):
+    straight = sweep(sets, tmp_path / "straight.jsonl")
+    path = tmp_path / "cut.jsonl"
+    monkeypatch.setattr(experiments, "fit", CountFits(fail_at=3))
+    with pytest.raises(KeyboardInterrupt):
+        sweep(sets, path)
+    assert len(load_results(path)) == 2                               # the run in progress is lost, no more
+    counter = CountFits()
+    monkeypatch.setattr(experiments, "fit", counter)
+    resumed = sweep(sets, path)
+    assert counter.calls == 2
+    assert without_timing(resumed) == without_timing(straight)       # seeded: identical numbers
+
+
+def test_truncated_last_line_is_dropped_with_a_warning(sets, tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    records = sweep(sets, path)
+    text = path.read_text()
+    cut = text[: len(text) - len(text.splitlines()[-1]) // 2 - 1]   # the last record half written, no newline
+    path.write_text(cut)
+    with pytest.warns(UserWarning, match="incomplete last line"):
+        assert load_results(path) == records[:-1]
+    counter = CountFits()
+    monkeypatch.setattr(experiments, "fit", counter)
+    with pytest.warns(UserWarning, match="incomplete last line"):
+        resumed = sweep(sets, path)
+    assert counter.calls == 1
+    assert without_timing(resumed) == without_timing(records)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line) for line in lines)  # the file is whole again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_results(path)                                          # and loads without a warning
+
+
+def test_complete_last_record_without_newline_is_kept(sets, tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    records = sweep(sets, path, sizes=(20,))
+    path.write_text(path.read_text().rstrip("\n"))
+    counter = CountFits()
+    monkeypatch.setattr(experiments, "fit", counter)
+    assert sweep(sets, path)[:2] == records and counter.calls == 2
+    assert len(path.read_text().splitlines()) == 4
+
+
+def test_broken_line_in_the_middle_raises(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"model": "vit", "train_size": 20, "seed": 0}\n{"model": \n{"model": "cnn", "train_size": 20, "seed": 0}\n')
+    with pytest.raises(ValueError, match="line 2"):
+        load_results(path)
+
+
+def test_changed_settings_are_refused(sets, tmp_path):
+    path = tmp_path / "runs.jsonl"
+    sweep(sets, path, seeds=(0,), sizes=(20,))
+    with pytest.raises(ValueError, match="other settings"):
+        sweep(sets, path, seeds=(0,), sizes=(20,), steps=5)
+
+
+def test_whole_pool_and_too_large(sets, tmp_path):
+    pool, _ = sets
+    small_pool = pool[:30]                                          # not class-balanced
+    records = sweep((small_pool, sets[1]), tmp_path / "a.jsonl", models=("lenet",), sizes=(20, 30), seeds=(0,))
+    assert [r["balanced"] for r in records] == [True, False] and records[1]["pool_size"] == 30
+    with pytest.raises(ValueError, match="larger than the pool"):
+        sweep((small_pool, sets[1]), tmp_path / "b.jsonl", sizes=(31,))
+
+
+def test_validation_set_is_evaluated(sets, tmp_path):
+    pool, test = sets
+    records = sweep(sets, tmp_path / "v.jsonl", models=("lenet",), sizes=(20,), seeds=(0,), val=pool[-100:])
+    assert 0 <= records[0]["val_acc"] <= 1 and records[0]["val_size"] == 100
+
+
+def test_weights_are_saved_and_fit_options_passed(sets, tmp_path, monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit", spy)
+    sweep(sets, tmp_path / "w.jsonl", models=("vit",), sizes=(20,), seeds=(0,), weights_dir=tmp_path / "w",
+          fit_options=lambda model: {"on_epoch_end": None, "checkpoint": None})
+    assert seen[0]["on_epoch_end"] is None and "checkpoint" in seen[0]
+    state = torch.load(experiments.weights_path(tmp_path / "w", "vit", 20, 0), weights_only=True)
+    assert state["pos_embed"].shape == (1, 17, 16)
+
+
+# ------------------------------------------------------------------------------------------ summaries
+RECORDS = [{"model": m, "train_size": s, "seed": i, "test_acc": a}
+           for m, s, accs in [("vit", 600, [0.80, 0.84, 0.83]), ("cnn", 600, [0.95, 0.96, 0.94]),
+                              ("vit", 6000, [0.970, 0.975, 0.972]), ("cnn", 6000, [0.985, 0.986, 0.990]),
+                              ("vit", 60000, [0.996, 0.995]), ("cnn", 60000, [0.994])]
+           for i, a in enumerate(accs)]
+
+
+def test_summary_equals_hand_computed():
+    rows = {(r["model"], r["train_size"]): r for r in summarize(RECORDS)}
+    vit = rows[("vit", 600)]
+    assert vit["n"] == 3
+    assert math.isclose(vit["mean"], (0.80 + 0.84 + 0.83) / 3)
+    m = (0.80 + 0.84 + 0.83) / 3
+    assert math.isclose(vit["std"], math.sqrt(((0.80 - m) ** 2 + (0.84 - m) ** 2 + (0.83 - m) ** 2) / 2))
+    assert math.isclose(rows[("cnn", 6000)]["std"], statistics.stdev([0.985, 0.986, 0.990]))
+    assert (vit["min"], vit["max"]) == (0.80, 0.84)
+    assert rows[("cnn", 60000)]["n"] == 1 and math.isnan(rows[("cnn", 60000)]["std"])
+    assert list(rows) == sorted(rows)
+
+
+def test_compare_and_crossover():
+    gaps = compare(summarize(RECORDS), "vit", "cnn")
+    assert [g["train_size"] for g in gaps] == [600, 6000, 60000]
+    assert math.isclose(gaps[0]["gap"], (0.80 + 0.84 + 0.83) / 3 - 0.95)
+    vit_err, cnn_err = 1 - (0.970 + 0.975 + 0.972) / 3, 1 - (0.985 + 0.986 + 0.990) / 3
+    assert math.isclose(gaps[1]["error_ratio"], vit_err / cnn_err)
+    assert crossovers(gaps) == [(6000, 60000)]
+    assert crossovers(gaps[:2]) == []
+
+
+def test_summary_markdown():
+    table = summary_markdown(summarize(RECORDS), ["vit", "cnn"])
+    assert "| training images | vit | cnn |" in table
+    assert "| 600 | **82.33** ± 2.08 (80.00–84.00), n=3 | **95.00** ± 1.00 (94.00–96.00), n=3 |" in table
+    assert "| 60,000 |" in table and "**99.40**, n=1" in table
+
+
+def test_locality_score():
+    g = torch.Generator().manual_seed(0)
+    assert abs(locality_score(torch.randn(1, 17, 64, generator=g), 4)) < 0.3
+    rows, cols = torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij")
+    # smooth functions of the position: neighbours get similar embeddings
+    freqs = torch.linspace(0.2, 0.8, 16)
+    smooth = torch.cat([torch.cos(freqs * rows.reshape(-1, 1)), torch.cos(freqs * cols.reshape(-1, 1)),
+                        torch.sin(freqs * rows.reshape(-1, 1)), torch.sin(freqs * cols.reshape(-1, 1))], 1)  # (16, 64)
+    assert locality_score(smooth, 4) > 0.8
+    with pytest.raises(ValueError):
+        locality_score(torch.randn(10, 8), 4)
+
+
+# ------------------------------------------------------------------------------------ the exercises' checks
+def test_check_epochs_for_budget(capsys):
+    assert checks.check_epochs_for_budget(lambda s, n, b: math.ceil(s / math.ceil(n / min(b, n))))
+    wrong = {
+        "count steps, not images": lambda s, n, b: math.ceil(s * b / n),
+        "round up": lambda s, n, b: s // math.ceil(n / min(b, n)),
+        "a partial last batch is a step too": lambda s, n, b: math.ceil(s / (n // b)),
+        "whole number of epochs": lambda s, n, b: s / math.ceil(n / min(b, n)),
+    }
+    for hint, fn in wrong.items():
+        assert not checks.check_epochs_for_budget(fn)
+        assert hint in capsys.readouterr().out, hint
+
+
+def test_check_mean_std(capsys):
+    def right(records, model, size):
+        values = [r["test_acc"] for r in records if r["model"] == model and r["train_size"] == size]
+        return statistics.mean(values), statistics.stdev(values)
+
+    assert checks.check_mean_std(right)
+    wrong = {
+        "population std": lambda rec, m, s: (right(rec, m, s)[0], statistics.pstdev(
+            [r["test_acc"] for r in rec if r["model"] == m and r["train_size"] == s])),
+        "mean over every record": lambda rec, m, s: (statistics.mean(r["test_acc"] for r in rec), 0.01),
+        "expected a pair": lambda rec, m, s: 0.9,
+    }
+    for hint, fn in wrong.items():
+        assert not checks.check_mean_std(fn)
+        assert hint in capsys.readouterr().out, hint
+
+    def unfinished(records, model, size):
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        checks.check_mean_std(unfinished)
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_plot_position_similarity():
+    import matplotlib
+    matplotlib.use("Agg")
+    from course_utils.plots import plot_position_similarity
+
+    fig = plot_position_similarity({"a": torch.randn(1, 17, 32), "b": torch.randn(16, 8)}, 4)
+    assert len(fig.axes) == 2 * 16 + 1                              # 16 small maps per panel + the colour bar
+    assert fig.axes[0].images[0].get_array().mask[0, 0]             # a patch's own similarity is hidden (NaN)
