@@ -69,6 +69,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--budget", type=float, default=BUDGET_S, help="seconds the whole run should stay under")
     parser.add_argument("--out", default=None, help="write the times to this JSON file")
+    parser.add_argument("--record", action="store_true",
+                        help="also record each notebook's time in notebooks/run_times.json (as `execute` does)")
     args = parser.parse_args(argv)
     paths = args.paths or notebook_paths()
     if not paths:
@@ -85,7 +87,22 @@ def main(argv=None):
             profile=args.profile, total_s=total, budget_s=args.budget,
             machine=f"{os.cpu_count()} CPU cores ({platform.machine()})", load_average=_load(),
             notebooks={name: dict(seconds=round(s, 1), error=err) for name, s, err in rows}), indent=1) + "\n")
+    if args.record:
+        record_times(rows, args.profile)
     return 1 if any(err for *_, err in rows) else 0
+
+
+def record_times(rows, profile, log=ROOT / "notebooks" / "run_times.json"):
+    """Write the successful rows into run_times.json, in the format `course_utils.notebooks.execute` uses."""
+    from course_utils.notebooks import _gpu_name
+
+    times = json.loads(log.read_text()) if log.exists() else {}
+    for name, seconds, err in rows:
+        if not err:
+            times.setdefault(name, {})[profile] = {
+                "seconds": round(seconds, 1), "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})" + _gpu_name()}
+    log.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+    return log
 
 
 def _load():
