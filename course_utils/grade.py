@@ -272,7 +272,7 @@ def _first_line(text, n=160):
     return line[:n]
 
 
-def grade_notebook(path, exercises, timeout=300, notebook_timeout=1800, profile="quick", keep=None, known=()):
+def grade_notebook(path, exercises, timeout=300, notebook_timeout=1800, profile="quick", keep=None, known=(), env=None):
     """Grade one submitted notebook (a path, or None when missing) against its solution's exercises.
 
     `known`: normalized sources of the solution notebook's code cells; a check those cells run on purpose
@@ -302,13 +302,13 @@ def grade_notebook(path, exercises, timeout=300, notebook_timeout=1800, profile=
             eg.status, eg.message = "not run", "the file could not be read"
         return grade
     try:
-        _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, keep, set(known))
+        _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, keep, set(known), env)
     except Exception as e:  # never let one submission stop the others
         grade.flag("grader_error", f"{type(e).__name__}: {_first_line(e, 200)}")
     return grade
 
 
-def _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, keep, known):
+def _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, keep, known, env=None):
     inspect_submitted(nb, grade)
     cells = _code_cells(nb)
     headers = {exercise_header(c.source)[0]: i for i, c in cells if exercise_header(c.source)}
@@ -328,7 +328,7 @@ def _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, ke
         workdir.mkdir()
         if (ROOT / "img").is_dir():
             (Path(tmp) / "img").symlink_to(ROOT / "img")  # so ../img/... works as it does in the repository
-        runs, flags, bad_lines = run_notebook(nb, workdir, timeout, notebook_timeout, profile=profile)
+        runs, flags, bad_lines = run_notebook(nb, workdir, timeout, notebook_timeout, profile=profile, env=env)
     grade.seconds = round(time.monotonic() - start, 1)
     grade.flags.extend(flags)
     if bad_lines:
@@ -429,6 +429,9 @@ def grade(submissions, solutions=None, notebooks=None, out=None, timeout=300, no
     reports = out / "reports"
     skip = {reports.resolve(), (out / "gradebook.csv").resolve(), (out / "grades.json").resolve()}
     students = find_submissions(submissions, list(manifest), skip)
+    # Kernels graded side by side share the cores: each gets its share of threads, not all of them
+    # (jobs kernels each running cpu_count threads wait on one another and take far longer).
+    env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))} if jobs > 1 else None
 
     def grade_student(student):
         sg = StudentGrade(student)
@@ -436,7 +439,7 @@ def grade(submissions, solutions=None, notebooks=None, out=None, timeout=300, no
             files = students[student].get(stem, [])
             keep = reports / student / f"{stem}.ipynb" if keep_executed and files else None
             ng = grade_notebook(files[0] if files else None, exercises, timeout, notebook_timeout, profile, keep,
-                                known[stem])
+                                known[stem], env=env)
             ng.notebook = stem
             if files:
                 ng.file = files[0].relative_to(submissions).as_posix()
