@@ -149,6 +149,23 @@ def show_images(images, labels=None, predictions=None, *, classes=None, ncols=8,
     return fig
 
 
+def _attention_inputs(image, attention, patch_size):
+    """Image as (C, H, W) and weights as (h, T, T) on the CPU, the patch grid, and whether token 0 is a class token."""
+    image = torch.as_tensor(image).detach().float().cpu()
+    if image.ndim == 2:
+        image = image.unsqueeze(0)                                 # (1, H, W)
+    attention = torch.as_tensor(attention).detach().float().cpu()
+    if attention.ndim == 2:
+        attention = attention.unsqueeze(0)                         # (1, N, N)
+    H, W = image.shape[-2:]
+    rows, cols = H // patch_size, W // patch_size
+    n_patches = rows * cols
+    if attention.shape[-1] not in (n_patches, n_patches + 1):
+        raise ValueError(f"attention covers {attention.shape[-1]} tokens but a {H}x{W} image with patch size "
+                         f"{patch_size} has {n_patches} patches (+1 with a class token).")
+    return image, attention, (H, W), (rows, cols), attention.shape[-1] == n_patches + 1
+
+
 def plot_attention_map(image, attention, patch_size, *, query=0, heads=None, title=None):
     """What one query attends to, drawn over the image, one panel per head.
 
@@ -157,19 +174,7 @@ def plot_attention_map(image, attention, patch_size, *, query=0, heads=None, tit
         attention: (h, N+1, N+1) weights of one image (with class token) or (h, N, N) (without).
         query: the token whose row is drawn (0 = class token when there is one).
     """
-    image = torch.as_tensor(image).detach().float().cpu()
-    if image.ndim == 2:
-        image = image.unsqueeze(0)
-    attention = torch.as_tensor(attention).detach().float().cpu()
-    if attention.ndim == 2:
-        attention = attention.unsqueeze(0)                         # (1, N, N)
-    H, W = image.shape[-2:]
-    rows, cols = H // patch_size, W // patch_size
-    n_patches = rows * cols
-    has_cls = attention.shape[-1] == n_patches + 1
-    if attention.shape[-1] not in (n_patches, n_patches + 1):
-        raise ValueError(f"attention covers {attention.shape[-1]} tokens but a {H}x{W} image with patch size "
-                         f"{patch_size} has {n_patches} patches (+1 with a class token).")
+    image, attention, (H, W), (rows, cols), has_cls = _attention_inputs(image, attention, patch_size)
     heads = range(attention.shape[0]) if heads is None else heads
     fig, axes = plt.subplots(1, len(heads), figsize=(3 * len(heads), 3.3), squeeze=False, layout="constrained")
     for ax, h in zip(axes.flat, heads):
@@ -275,19 +280,7 @@ def plot_attention_grid(image, attention, patch_size, *, queries, heads=None, ti
         queries: token indices (0 = class token when there is one); the query patch is outlined in cyan.
     Each panel's colours run from 0 (black) to that query's largest weight, printed in its corner.
     """
-    image = torch.as_tensor(image).detach().float().cpu()
-    if image.ndim == 2:
-        image = image.unsqueeze(0)
-    attention = torch.as_tensor(attention).detach().float().cpu()
-    if attention.ndim == 2:
-        attention = attention.unsqueeze(0)                         # (1, N, N)
-    H, W = image.shape[-2:]
-    rows, cols = H // patch_size, W // patch_size
-    n_patches = rows * cols
-    if attention.shape[-1] not in (n_patches, n_patches + 1):
-        raise ValueError(f"attention covers {attention.shape[-1]} tokens but a {H}x{W} image with patch size "
-                         f"{patch_size} has {n_patches} patches (+1 with a class token).")
-    has_cls = attention.shape[-1] == n_patches + 1
+    image, attention, (H, W), (rows, cols), has_cls = _attention_inputs(image, attention, patch_size)
     heads = list(range(attention.shape[0]) if heads is None else heads)
     one_head = len(heads) == 1
     grid = (1, len(queries)) if one_head else (len(queries), len(heads))
