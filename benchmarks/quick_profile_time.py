@@ -93,15 +93,12 @@ def main(argv=None):
 
 
 def record_times(rows, profile, log=ROOT / "notebooks" / "run_times.json"):
-    """Write the successful rows into run_times.json, in the format `course_utils.notebooks.execute` uses."""
-    from course_utils.notebooks import _gpu_name
+    """Write the successful rows into run_times.json, as `course_utils.notebooks.execute` does."""
+    from course_utils.notebooks import record_run_time
 
-    times = json.loads(log.read_text()) if log.exists() else {}
     for name, seconds, err in rows:
         if not err:
-            times.setdefault(name, {})[profile] = {
-                "seconds": round(seconds, 1), "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})" + _gpu_name()}
-    log.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+            record_run_time(log, name, profile, seconds)
     return log
 
 

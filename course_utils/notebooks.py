@@ -93,13 +93,19 @@ def execute(path, profile="quick", timeout=1800, record=True):
     seconds = time.perf_counter() - start
     nbformat.write(nb, path)
     if record:
-        log = path.parent / "run_times.json"
-        times = json.loads(log.read_text()) if log.exists() else {}
-        times.setdefault(path.stem, {})[profile] = {
-            "seconds": round(seconds, 1), "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})" + _gpu_name()}
-        log.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+        record_run_time(path.parent / "run_times.json", path.stem, profile, seconds)
     print(f"executed {path.name} in {seconds:.1f} s (profile {profile})")
     return seconds
+
+
+def record_run_time(log, name, profile, seconds):
+    """Store one notebook's run time for a profile, with the machine it ran on, in the JSON file `log`."""
+    log = Path(log)
+    times = json.loads(log.read_text()) if log.exists() else {}
+    times.setdefault(name, {})[profile] = {
+        "seconds": round(seconds, 1), "machine": f"{os.cpu_count()} CPU cores ({platform.machine()})" + _gpu_name()}
+    log.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+    return log
 
 
 def _gpu_name():

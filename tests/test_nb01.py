@@ -77,13 +77,8 @@ def test_check_img_to_patch_accepts_the_unfold_ways():
 def exercise_cells():
     if not NOTEBOOK.exists():
         pytest.skip("notebook not written yet")
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    found = []
-    for i, cell in enumerate(cells):
-        if cell.cell_type == "code" and cell.source.startswith("# Exercise "):
-            exercise_id = cell.source.split(":")[0].removeprefix("# Exercise ").strip()
-            found.append((exercise_id, cell.source, cells[i + 1].source))
-    return found
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return [(ex.id, nb.cells[ex.cell].source, ex.check_source) for ex in edition.exercises(nb, NOTEBOOK.stem)]
 
 
 def test_exercises_are_marked_and_followed_by_their_check():

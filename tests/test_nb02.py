@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, plots
+from course_utils import checks, edition, plots
 
 matplotlib.use("Agg")
 
@@ -31,13 +31,7 @@ def nb():
 
 def exercise_cells(nb):
     """{exercise id: (exercise cell source, the check cell's source)}."""
-    found = {}
-    for i, cell in enumerate(nb.cells):
-        m = re.match(r"# Exercise (\w+): ", cell.source) if cell.cell_type == "code" else None
-        if m:
-            nxt = next(c for c in nb.cells[i + 1:] if c.cell_type == "code")
-            found[m.group(1)] = (cell.source, nxt.source)
-    return found
+    return {ex.id: (nb.cells[ex.cell].source, ex.check_source) for ex in edition.exercises(nb, NOTEBOOK.stem)}
 
 
 def run_exercises(sources):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checks
+from course_utils import checks, edition
 from course_utils.attention import MultiHeadSelfAttention
 from course_utils.patches import PatchEmbedding
 from course_utils.vit import MLP, ViTConfig
@@ -54,12 +54,9 @@ def test_notebook_embeds_the_current_figure():
 
 # --- the exercises ----------------------------------------------------------------------------------------
 def exercise_cells():
-    found, cs = [], cells()
-    for i, cell in enumerate(cs):
-        if cell.cell_type == "code" and cell.source.startswith("# Exercise "):
-            exercise_id = cell.source.split(":")[0].removeprefix("# Exercise ").strip()
-            found.append((exercise_id, cell.source, cs[i + 1].source))
-    return found
+    cells()                                   # skips when the notebook is missing
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return [(ex.id, nb.cells[ex.cell].source, ex.check_source) for ex in edition.exercises(nb, NOTEBOOK.stem)]
 
 
 def test_exercises_are_marked_and_followed_by_their_check():

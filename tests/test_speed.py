@@ -229,3 +229,14 @@ def test_quick_profile_time_leaves_the_notebooks_alone(tmp_path):
     assert path.read_text() == before                               # the original is not rewritten
     table, total, verdict = render(rows, "quick")
     assert "| **total** |" in table and "within" in verdict
+
+
+def test_record_times_keeps_finished_notebooks_only(tmp_path):
+    from benchmarks.quick_profile_time import record_times
+
+    log = tmp_path / "run_times.json"
+    log.write_text(json.dumps({"01_x": {"cpu": {"seconds": 9.0, "machine": "m"}}}))
+    record_times([("01_x", 3.14159, None), ("02_y", 1.0, "RuntimeError: boom")], "quick", log)
+    times = json.loads(log.read_text())
+    assert times["01_x"]["quick"]["seconds"] == 3.1 and times["01_x"]["cpu"]["seconds"] == 9.0
+    assert "02_y" not in times
