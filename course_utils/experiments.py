@@ -1,28 +1,29 @@
-"""Accuracy against training-set size: a resumable sweep over (model, size, seed) (notebook 06_dataset_size).
+"""Accuracy against training-set size: a resumable sweep over (model, variant, size, seed) (notebook 06).
 
-Every run trains one model on a class-balanced subset of the training pool with a FIXED BUDGET OF
-OPTIMIZER STEPS, the same at every size: a small set is simply repeated for more epochs,
-
-    steps_per_epoch = ceil(size / batch)          (batch = min(batch_size, size), as `train.fit` does)
-    epochs          = ceil(steps / steps_per_epoch)
-
-so each run takes between `steps` and `steps + steps_per_epoch - 1` steps (the record stores the exact
-number). The test set is evaluated once, after training, and chooses nothing.
+THE PROTOCOL (the same rule for every model and size):
+- Data: a fixed validation set (5,000 images held out of MNIST's 60,000, stratified) and the test set;
+  each training set is `balanced_subset(pool, size, seed)` of the remaining 55,000 (nested across sizes).
+- Budget: every run makes max(min_steps, min_epochs * steps_per_epoch) optimizer steps. `min_steps`
+  keeps small sets from being trained for too few updates; `min_epochs` lets large sets be seen often
+  enough. The two numbers are part of each model's recipe (a ViT needs more epochs than a CNN to converge),
+  and each record checks convergence: the validation accuracy at half the budget is stored beside the final one.
+- Recipe per model (learning rate, augmentation on/off, budget) is chosen on the validation set, never
+  on the test set; the test set is evaluated once per run, after training, and chooses nothing.
 
 Each finished run is appended as one JSON line to a results file (flushed and fsync'ed), so a
-disconnect loses at most the run in progress; a rerun reads the file and skips what is done. An
-incomplete last line (a disconnect mid-write) is dropped with a warning. `summarize` turns the records
-into mean / std / min / max per (model, size); `compare` gives the gap between two models per size.
-
-Left out on purpose: training to a validation plateau (early stopping) -- a fixed step budget is
-simpler to state, costs the same at every size, and needs no choice made while training.
+disconnect loses at most the run in progress; a rerun reads the file and skips what is done. Lines are
+validated on reading: a broken line names the file and line (an incomplete *last* line, a disconnect
+mid-write, is dropped with a warning). `summarize` turns records into mean / std / min / max per
+(model, size); `compare` gives the gap and the error ratio between two models per size.
 """
 import json
 import math
 import os
+import platform
+import subprocess
 import time
 import warnings
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,10 @@ from .data import balanced_subset
 from .models import build_model, count_parameters
 from .train import TrainConfig, evaluate, fit, pick_device, seed_everything
 
-RESULT_FIELDS = ("model", "train_size", "seed", "steps", "epochs", "batch_size", "test_acc", "test_f1",
-                 "test_loss", "val_acc", "train_time_s", "images_per_s", "device", "profile")
+RESULT_FIELDS = ("model", "variant", "train_size", "seed", "steps", "epochs", "batch_size", "train_loss",
+                 "train_acc", "val_acc", "val_acc_half", "test_acc", "test_f1", "train_time_s", "images_per_s",
+                 "device", "profile", "torch", "commit")
+REQUIRED_FIELDS = ("model", "train_size", "seed", "test_acc")
 
 
 # ------------------------------------------------------------------------------------ the step budget
@@ -50,9 +53,34 @@ def epochs_for_budget(steps, train_size, batch_size):
     return math.ceil(steps / steps_per_epoch(train_size, batch_size))
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How long a run trains: at least `min_steps` optimizer steps AND at least `min_epochs` epochs."""
+    min_steps: int = 0
+    min_epochs: int = 1
+
+    def epochs(self, train_size, batch_size):
+        return max(self.min_epochs, epochs_for_budget(self.min_steps, train_size, batch_size))
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides one model's training, besides the data and the seed."""
+    model: str                                    # a build_model name
+    train: TrainConfig = TrainConfig()
+    budget: Budget = Budget()
+    variant: str = "default"                      # a name for this recipe, e.g. "augment" / "plain"
+    model_kwargs: dict = field(default_factory=dict)
+
+    def config(self, train_size, seed):
+        """The TrainConfig of one run: epochs from the budget, the run's seed."""
+        from dataclasses import replace
+        return replace(self.train, epochs=self.budget.epochs(train_size, self.train.batch_size), seed=seed)
+
+
 def budget_config(recipe, steps, train_size, *, seed=0):
-    """The recipe (a TrainConfig) with its epochs set by the step budget and its seed set."""
-    return replace(recipe, epochs=epochs_for_budget(steps, train_size, recipe.batch_size), seed=seed)
+    """A TrainConfig with its epochs set by a plain step budget and its seed set."""
+    return Recipe("any", recipe, Budget(min_steps=steps)).config(train_size, seed)
 
 
 # ------------------------------------------------------------------------------------ the results file
@@ -60,25 +88,30 @@ def load_results(path):
     """All records of a results file (JSON lines); [] if it does not exist.
 
     An incomplete last line (a run cut off while its record was written) is skipped with a warning;
-    a broken line anywhere else raises ValueError (that is not a disconnect: look at the file).
+    a broken line anywhere else, or a record without the required fields, raises ValueError naming the line.
     """
     path = Path(path)
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     records = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 warnings.warn(f"{path.name}: ignoring an incomplete last line ({len(line)} characters; a run cut "
                               f"off while its result was written). That run will be trained again.", stacklevel=2)
-            else:
-                raise ValueError(f"{path.name}, line {i + 1} is not valid JSON ({e.msg}); only the last line can be "
-                                 f"cut off by a disconnect. Fix or delete that line, or delete the file to start over.") from e
+                continue
+            raise ValueError(f"{path}, line {i + 1} is not valid JSON ({e.msg}); only the last line can be "
+                             f"cut off by a disconnect. Fix or delete that line, or delete the file to start over.") from e
+        missing = [k for k in REQUIRED_FIELDS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ValueError(f"{path}, line {i + 1} is not a run record: it lacks {missing}. "
+                             f"Fix or delete that line.")
+        records.append(record)
     return records
 
 
@@ -115,139 +148,188 @@ def append_result(path, record):
     """Append one record as a JSON line, flushed to disk before returning."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
 def run_key(record):
-    """What identifies a run: (model, train_size, seed)."""
-    return record["model"], int(record["train_size"]), int(record["seed"])
+    """What identifies a run: (model, variant, train_size, seed)."""
+    return record["model"], record.get("variant", "default"), int(record["train_size"]), int(record["seed"])
+
+
+def provenance():
+    """torch and Python versions and the code's git commit (None outside a git checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", str(here)], cwd=here,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"torch": torch.__version__, "python": platform.python_version(), "commit": commit,
+            "code_modified": dirty}
 
 
 # ------------------------------------------------------------------------------------------ the sweep
-def _device_name(device):
+def device_name(device):
+    device = torch.device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
 
 
-def _per_model(value, model, what):
-    if isinstance(value, dict):
-        if model not in value:
-            raise KeyError(f"{what} has no entry for model {model!r} (it has {sorted(value)}).")
-        return value[model]
-    return value
+def grid(recipes, sizes, seeds):
+    """The runs of a sweep, (recipe, size, seed), seed by seed, then size, then recipe, so a sweep cut
+    short still has whole curves."""
+    return [(r, int(s), int(sd)) for sd in seeds for s in sizes for r in recipes]
 
 
-def run_sweep(models, sizes, seeds, *, pool, test, results_path, steps, recipe=None, val=None,
-              profile=None, model_kwargs=None, weights_dir=None, fit_options=None, device=None, log=print):
-    """Train every (model, size, seed) not yet in the results file; return the records of the whole grid.
+def run_sweep(runs, *, pool, test, val, results_path, profile=None, weights_dir=None, save_weights_for=None,
+              fit_options=None, analyse=None, device=None, log=print):
+    """Train every run of `runs` (a list of (Recipe, size, seed), e.g. from `grid`) not yet in the results
+    file; return the records of all of them, in order.
 
-    Args:
-        models: model names for build_model ("vit", "lenet", "cnn").
-        sizes: training-set sizes; each must be <= len(pool). A size equal to len(pool) is the whole pool
-            (not class-balanced); a smaller one is balanced_subset(pool, size, seed=seed).
-        seeds: one run per seed; the seed picks the subset, the initial weights, the order and the augmentation.
-        pool, test, val: ImageData. The test set (and val, if given) is evaluated once, after training.
-        results_path: the JSON-lines file; finished runs found there are skipped.
-        steps: the optimizer-step budget of every run (an int, or {model: int}).
-        recipe: a TrainConfig (or {model: TrainConfig}); its epochs and seed are set per run.
-        model_kwargs: {model: dict of build_model keyword arguments}.
-        weights_dir: if given, each run's weights are saved there before its record is written.
-        fit_options: extra keyword arguments for train.fit that leave the recipe alone (speed options),
-            a dict or a function model -> dict.
-        log: called with one line per run (None: silent).
-    Order: seed by seed, then size, then model, so a sweep cut short still has whole curves.
+    pool, val, test: ImageData. Training sets are balanced_subset(pool, size, seed) (all of the pool when
+        size >= len(pool): not class-balanced). val is evaluated at half the budget and at the end; the test
+        set once, at the end.
+    weights_dir: where to save each run's weights (state dict) before its record is written; only the
+        runs for which save_weights_for(record) is true, if that is given.
+    fit_options: extra keyword arguments for train.fit that leave the recipe alone (speed options),
+        a dict or a function model -> dict.
+    analyse: optional function (model, record) -> dict of extra fields for the record (e.g. attention distances).
+    log: called with one line per run (None: silent).
     """
-    recipe = recipe if recipe is not None else TrainConfig()
-    model_kwargs = model_kwargs or {}
     device = torch.device(device) if device is not None else pick_device()
     log = log or (lambda *a, **k: None)
-    for size in sizes:
+    for _, size, _ in runs:
         if size > len(pool):
             raise ValueError(f"train_size {size} is larger than the pool ({len(pool)} images). "
                              f"Use len(pool) for 'all of it'.")
-    grid = [(m, int(s), int(sd)) for sd in seeds for s in sizes for m in models]
-
     _drop_incomplete_tail(results_path)
     done = {run_key(r): r for r in load_results(results_path)}
-    todo = [key for key in grid if key not in done]
-    for key in grid:
+    keys = [(r.model, r.variant, size, seed) for r, size, seed in runs]
+    for (recipe, size, seed), key in zip(runs, keys):
         if key in done:
-            _check_same_setup(done[key], _setup(key, recipe, steps, pool, test, val, model_kwargs), results_path)
-    log(f"{len(grid)} runs in the grid: {len(grid) - len(todo)} already in {Path(results_path).name}, "
-        f"{len(todo)} to train on {_device_name(device)}.")
+            _check_same_setup(done[key], _setup(recipe, size, seed, pool, test, val), results_path)
+    todo = [(run, key) for run, key in zip(runs, keys) if key not in done]
+    log(f"{len(runs)} runs: {len(runs) - len(todo)} already in {Path(results_path).name}, "
+        f"{len(todo)} to train on {device_name(device)}.")
     if todo:
-        pool, test = pool.to(device), test.to(device)
-        val = val.to(device) if val is not None else None
+        pool, test, val = pool.to(device), test.to(device), val.to(device)
+    info = provenance() if todo else {}
 
-    for i, (model_name, size, seed) in enumerate(todo, 1):
-        setup = _setup((model_name, size, seed), recipe, steps, pool, test, val, model_kwargs)
-        cfg = TrainConfig(**setup["train_config"])
-        train = balanced_subset(pool, size, seed=seed)          # == pool when size == len(pool)
-        seed_everything(seed)                                    # the initial weights
-        model = build_model(model_name, image_size=pool.image_size, in_channels=pool.in_channels,
-                            num_classes=pool.num_classes, **setup["model_kwargs"])
-        start = time.perf_counter()
-        options = fit_options(model) if callable(fit_options) else dict(fit_options or {})
-        history = fit(model, train, cfg=cfg, device=device, progress=False, **options)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_time = time.perf_counter() - start
-        images = sum(ips * t for ips, t in zip(history["images_per_s"], history["epoch_time"]))
-        result = evaluate(model, test, batch_size=cfg.eval_batch_size)    # the test set, once
-        val_acc = evaluate(model, val, batch_size=cfg.eval_batch_size).accuracy if val is not None else None
-        record = {
-            "model": model_name, "train_size": size, "seed": seed,
-            "steps": cfg.epochs * steps_per_epoch(size, cfg.batch_size), "epochs": cfg.epochs,
-            "batch_size": cfg.batch_size,
-            "test_acc": result.accuracy, "test_f1": result.macro_f1, "test_loss": result.loss, "val_acc": val_acc,
-            "train_loss": history["train_loss"][-1], "train_acc": history["train_acc"][-1],
-            "train_time_s": round(train_time, 3), "images_per_s": round(images / train_time, 1),
-            "device": _device_name(device), "profile": str(profile) if profile is not None else None,
-            "params": count_parameters(model), "balanced": size < len(pool), **setup,
-        }
-        if weights_dir is not None:
-            save_weights(model, weights_dir, model_name, size, seed)
+    for i, ((recipe, size, seed), key) in enumerate(todo, 1):
+        record = train_one(recipe, size, seed, pool=pool, val=val, test=test, device=device,
+                           fit_options=fit_options, profile=profile, info=info, analyse=analyse,
+                           weights_dir=weights_dir, save_weights_for=save_weights_for)
         append_result(results_path, record)
-        done[(model_name, size, seed)] = record
-        log(f"[{i}/{len(todo)}] {model_name:>5} on {size:>6,} images, seed {seed}: test acc {result.accuracy:.4f} "
-            f"({record['steps']} steps = {cfg.epochs} epochs, {train_time:.1f} s)")
-    return [done[key] for key in grid]
+        done[key] = record
+        log(f"[{i}/{len(todo)}] {recipe.model:>5} ({recipe.variant}) on {size:>6,} images, seed {seed}: "
+            f"val {record['val_acc']:.4f} (half budget {record['val_acc_half']:.4f}), test {record['test_acc']:.4f}, "
+            f"train {record['train_acc']:.4f} ({record['steps']:,} steps = {record['epochs']} epochs, "
+            f"{record['train_time_s']:.0f} s)")
+    return [done[key] for key in keys]
 
 
-def _setup(key, recipe, steps, pool, test, val, model_kwargs):
+def train_one(recipe, size, seed, *, pool, val, test, device, fit_options=None, profile=None, info=None,
+              analyse=None, weights_dir=None, save_weights_for=None):
+    """Train and evaluate one run; return its record (nothing is written)."""
+    setup = _setup(recipe, size, seed, pool, test, val)
+    cfg = TrainConfig(**setup["train_config"])
+    train = balanced_subset(pool, size, seed=seed)              # == pool when size >= len(pool)
+    seed_everything(seed)                                        # the initial weights
+    model = build_model(recipe.model, image_size=pool.image_size, in_channels=pool.in_channels,
+                        num_classes=pool.num_classes, **recipe.model_kwargs)
+    half_epoch = max(1, math.ceil(cfg.epochs / 2))
+    halfway = {}
+
+    def at_epoch_end(epoch, history):
+        if epoch == half_epoch:
+            halfway["val_acc"] = evaluate(model, val, batch_size=cfg.eval_batch_size).accuracy
+
+    options = fit_options(model) if callable(fit_options) else dict(fit_options or {})
+    start = time.perf_counter()
+    history = fit(model, train, cfg=cfg, device=device, progress=False, on_epoch_end=at_epoch_end, **options)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    train_time = sum(history["epoch_time"]) if history["epoch_time"] else time.perf_counter() - start
+    images = sum(ips * t for ips, t in zip(history["images_per_s"], history["epoch_time"]))
+    on_train = evaluate(model, train, batch_size=cfg.eval_batch_size)   # clean images: no augmentation
+    on_val = evaluate(model, val, batch_size=cfg.eval_batch_size)
+    on_test = evaluate(model, test, batch_size=cfg.eval_batch_size)     # the test set, once
+    record = {
+        "model": recipe.model, "variant": recipe.variant, "train_size": size, "seed": seed,
+        "steps": cfg.epochs * steps_per_epoch(size, cfg.batch_size), "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size, "balanced": size < len(pool),
+        "train_loss": on_train.loss, "train_acc": on_train.accuracy,
+        "train_loss_augmented": history["train_loss"][-1], "train_acc_augmented": history["train_acc"][-1],
+        "val_acc": on_val.accuracy, "val_acc_half": halfway.get("val_acc", on_val.accuracy), "val_loss": on_val.loss,
+        "test_acc": on_test.accuracy, "test_f1": on_test.macro_f1, "test_loss": on_test.loss,
+        "train_time_s": round(train_time, 3), "images_per_s": round(images / train_time, 1),
+        "device": device_name(device), "profile": str(profile) if profile is not None else None,
+        "params": count_parameters(model), **(info or {}), **setup,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if analyse is not None:
+        record.update(analyse(model, record))
+    if weights_dir is not None and (save_weights_for is None or save_weights_for(record)):
+        save_weights(model, weights_path(weights_dir, recipe.model, size, seed, recipe.variant))
+    return record
+
+
+def _setup(recipe, size, seed, pool, test, val):
     """What a record must share with the current settings for a rerun to reuse it."""
-    model_name, size, seed = key
-    cfg = budget_config(_per_model(recipe, model_name, "recipe"), _per_model(steps, model_name, "steps"), size, seed=seed)
-    return {"step_budget": _per_model(steps, model_name, "steps"), "train_config": asdict(cfg),
-            "model_kwargs": dict(model_kwargs.get(model_name, {})), "pool_size": len(pool),
-            "test_size": len(test), "val_size": len(val) if val is not None else None}
+    return {"budget": asdict(recipe.budget), "train_config": asdict(recipe.config(size, seed)),
+            "model_kwargs": dict(recipe.model_kwargs), "pool_size": len(pool), "test_size": len(test),
+            "val_size": len(val), "dataset": pool.name}
 
 
 def _check_same_setup(record, setup, path):
     setup = json.loads(json.dumps(setup))                   # as it reads back from the file (tuples -> lists)
-    changed = {k: (record.get(k), v) for k, v in setup.items() if record.get(k) != v}
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    changed = {}
+    for k, v in setup.items():
+        saved = record.get(k)
+        if k == "train_config" and isinstance(saved, dict):  # a field added later: equal if at its default
+            saved = {**{n: defaults[n] for n in v if n not in saved}, **saved}
+            saved = {n: saved[n] for n in v}
+        if saved != v:
+            changed[k] = (record.get(k), v)
     if changed:
         raise ValueError(
             f"{Path(path).name} holds run {run_key(record)} made with other settings (saved vs now: {changed}). "
             f"Delete the file to start over, or pass another results_path.")
 
 
-def weights_path(weights_dir, model, train_size, seed):
-    return Path(weights_dir) / f"{model}_n{train_size}_seed{seed}.pt"
+def weights_path(weights_dir, model, train_size, seed, variant="default"):
+    tag = "" if variant == "default" else f"_{variant}"
+    return Path(weights_dir) / f"{model}{tag}_n{train_size}_seed{seed}.pt"
 
 
-def save_weights(model, weights_dir, model_name, train_size, seed):
-    """Save a run's weights (CPU tensors) atomically."""
-    path = weights_path(weights_dir, model_name, train_size, seed)
+def save_weights(model, path):
+    """Save a model's weights (CPU tensors) atomically."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
     os.replace(tmp, path)
     return path
+
+
+# ------------------------------------------------------------------------------------ recipe choice
+def choose_variant(records, model, variants, *, metric="val_acc"):
+    """The variant of `model` with the highest mean validation accuracy over the sizes and seeds that
+    every one of `variants` has run (so each is judged on the same runs). Returns (best, {variant: mean})."""
+    by = {v: {(r["train_size"], r["seed"]): r[metric] for r in records
+              if r["model"] == model and r.get("variant", "default") == v} for v in variants}
+    common = set.intersection(*(set(d) for d in by.values())) if by else set()
+    if not common:
+        raise ValueError(f"No (size, seed) that all variants {list(variants)} of {model!r} have run.")
+    means = {v: float(np.mean([by[v][k] for k in sorted(common)])) for v in variants}
+    return max(variants, key=lambda v: means[v]), means
 
 
 # ------------------------------------------------------------------------------------------ summaries
@@ -288,6 +370,28 @@ def crossovers(comparison):
     return found
 
 
+def error_slopes(records, model, metric="test_acc"):
+    """Slope alpha of log(error) against log(size), error ~ size ** -alpha, fitted per seed.
+
+    Returns (mean, sample std over seeds, {seed: alpha}); seeds with fewer than 2 sizes are skipped.
+    """
+    per_seed = {}
+    for r in records:
+        if r["model"] == model:
+            per_seed.setdefault(int(r["seed"]), []).append((int(r["train_size"]), 1 - float(r[metric])))
+    alphas = {}
+    for seed, points in sorted(per_seed.items()):
+        if len({s for s, _ in points}) < 2:
+            continue
+        x = np.log([s for s, _ in points])
+        y = np.log([max(e, 1e-4) for _, e in points])
+        alphas[seed] = float(-np.polyfit(x, y, 1)[0])
+    v = np.array(list(alphas.values()))
+    if not len(v):
+        raise ValueError(f"No seed of {model!r} has runs at two or more sizes.")
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), alphas
+
+
 def summary_markdown(summary, models=None, *, percent=True):
     """A Markdown table: one row per size, one column per model, "mean ± std (min-max, n runs)"."""
     models = models or sorted({r["model"] for r in summary})
@@ -306,32 +410,3 @@ def summary_markdown(summary, models=None, *, percent=True):
     for s in sizes:
         lines.append(f"| {s:,} | " + " | ".join(fmt(cell.get((m, s))) for m in models) + " |")
     return "\n".join(lines) + (f"\n\nTest accuracy in{unit}: mean ± sample std over seeds (min–max), n runs." if percent else "")
-
-
-# ------------------------------------------------------------------------- what the ViT learned from data
-def position_similarity(pos_embed, grid_size):
-    """Cosine similarity between the learned position embeddings of all patch pairs.
-
-    pos_embed: (1, N+1, D) or (N+1, D) with the class token first (or (N, D) without).
-    Returns (N, N) with N = grid_size ** 2.
-    """
-    p = torch.as_tensor(pos_embed).detach().float().cpu().reshape(-1, pos_embed.shape[-1])
-    if len(p) == grid_size ** 2 + 1:
-        p = p[1:]                                             # drop the class token's position
-    if len(p) != grid_size ** 2:
-        raise ValueError(f"{len(p)} position embeddings do not fit a {grid_size}x{grid_size} grid.")
-    p = torch.nn.functional.normalize(p, dim=-1)              # (N, D), unit length
-    return p @ p.T                                            # (N, N)
-
-
-def locality_score(pos_embed, grid_size):
-    """How much the position embeddings encode the 2-D layout: the correlation, over all pairs of
-    different patches, between their cosine similarity and minus their distance on the grid.
-    About 0 for random embeddings; near 1 when neighbouring patches have the most similar embeddings.
-    """
-    sim = position_similarity(pos_embed, grid_size)
-    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
-    xy = torch.stack([rows.flatten(), cols.flatten()], 1).float()   # (N, 2) grid coordinates
-    dist = torch.cdist(xy, xy)                                     # (N, N)
-    off = ~torch.eye(len(xy), dtype=torch.bool)
-    return float(np.corrcoef(sim[off].numpy(), -dist[off].numpy())[0, 1])
