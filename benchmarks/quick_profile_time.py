@@ -3,7 +3,7 @@
     python -m benchmarks.quick_profile_time                      # all notebooks, quick profile
     python -m benchmarks.quick_profile_time --profile cpu --out benchmarks/results_notebooks_cpu.json
 
-Each notebook runs the way CI and `python -m course_utils.notebooks execute` run it (fresh kernel, in
+Each notebook runs the way CI and `python -m course_admin.notebooks execute` run it (fresh kernel, in
 order, cwd = its folder), but on a copy of the notebooks folder in a temporary directory, so nothing
 under notebooks/ is rewritten and no stored checkpoint is resumed. Target: the quick profile of every
 notebook in under 10 minutes on 2 CPU cores.
@@ -24,7 +24,7 @@ BUDGET_S = 600
 
 def time_notebooks(paths, profile="quick", timeout=1800):
     """Execute copies of `paths` in order; return [(name, seconds or None, error or None)]."""
-    from course_utils.notebooks import execute
+    from course_admin.notebooks import execute
 
     paths = [Path(p).resolve() for p in paths]
     rows = []
@@ -60,7 +60,7 @@ def render(rows, profile, budget=BUDGET_S):
 
 
 def main(argv=None):
-    from course_utils.notebooks import notebook_paths
+    from course_admin.notebooks import notebook_paths
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quick_profile_time", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,7 +94,7 @@ def main(argv=None):
 
 def record_times(rows, profile, log=ROOT / "notebooks" / "run_times.json"):
     """Write the successful rows into run_times.json, as `course_utils.notebooks.execute` does."""
-    from course_utils.notebooks import record_run_time
+    from course_admin.notebooks import record_run_time
 
     for name, seconds, err in rows:
         if not err:

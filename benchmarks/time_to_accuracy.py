@@ -95,7 +95,7 @@ def peak_memory_mb(device):
 def speed_options(spec, model, device):
     """fit's speed options: fast_settings(device, model), each overridable from the command line;
     the course-compiled path adds torch.compile in the mode --compile names."""
-    from course_utils.train import fast_settings
+    from course_utils.speed import fast_settings
 
     chosen = fast_settings(device, model)
     if spec["path"] == "course-compiled":

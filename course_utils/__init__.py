@@ -26,5 +26,11 @@ from .patches import PatchEmbedding, img_to_patch, patch_to_img
 from .profiles import get_profile
 from .vit import MLP, TransformerBlock, ViTConfig, VisionTransformer
 
-__version__ = "0.1.0"
-REPO_URL = "https://github.com/vit-course/vit-from-scratch"
+try:
+    from importlib.metadata import PackageNotFoundError, version
+    __version__ = version("course_utils")
+except PackageNotFoundError:   # run from a source folder that was never installed
+    __version__ = "unknown"
+
+REPO_URL = "https://github.com/vit-course/vit-from-scratch"   # the one place it is written; notebooks get it by `sync`
+BRANCH = "main"

@@ -338,13 +338,41 @@ def prepare(source, root=None):
     return done
 
 
-if __name__ == "__main__":
+def download(names=("mnist",), root=None):
+    """Fetch data sets through torchvision (needs internet); return the names now on disk."""
+    ready = []
+    for name in names:
+        for split in ("train", "test"):
+            load_dataset(name, split, root=root, download=True)
+        ready.append(dataset_name(name))
+    return ready
+
+
+def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(description="Place offline copies of MNIST / Fashion-MNIST in the data root.")
+    parser = argparse.ArgumentParser(prog="python -m course_utils.data",
+                                     description="Place MNIST / Fashion-MNIST in the data root, offline or by download.")
     parser.add_argument("command", choices=["prepare"])
-    parser.add_argument("--from", dest="source", required=True, help="folder holding MNIST/ (idx .gz files)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--from", dest="source", help="folder holding MNIST/ (and/or FashionMNIST/) idx files")
+    where.add_argument("--download", action="store_true", help="download through torchvision (needs internet)")
+    parser.add_argument("--datasets", nargs="+", default=["mnist"], help="with --download (default: mnist)")
     parser.add_argument("--root", default=None, help="data root (default: $COURSE_DATA_DIR or ~/.cache/vit-course/data)")
-    args = parser.parse_args()
-    placed = prepare(args.source, args.root)
+    args = parser.parse_args(argv)
+    if args.download:
+        try:
+            placed = download(args.datasets, args.root)
+        except DatasetNotFoundError as e:
+            print(f"error: {e}")
+            return 1
+    else:
+        placed = prepare(args.source, args.root)
     print(f"placed in {args.root or default_root()}: {', '.join(placed) or 'nothing (no idx files found)'}")
+    return 0 if placed else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoints import changed_settings, save_weights
 from .data import balanced_subset
 from .models import build_model, count_parameters
-from .train import TrainConfig, evaluate, fit, pick_device, seed_everything
+from .train import TrainConfig, evaluate, fit, pick_device, seed_everything, steps_per_epoch
 
 RESULT_FIELDS = ("model", "variant", "train_size", "seed", "steps", "epochs", "batch_size", "train_loss",
                  "train_acc", "val_acc", "val_acc_half", "test_acc", "test_f1", "train_time_s", "images_per_s",
@@ -40,16 +41,9 @@ REQUIRED_FIELDS = ("model", "train_size", "seed", "test_acc")
 
 
 # ------------------------------------------------------------------------------------ the step budget
-def steps_per_epoch(train_size, batch_size):
-    """Optimizer steps in one epoch of `train.fit` over `train_size` images."""
-    batch = min(batch_size, train_size)
-    if train_size % batch == 1:           # fit drops a last batch of one image (BatchNorm cannot train on it)
-        return train_size // batch
-    return math.ceil(train_size / batch)
-
-
 def epochs_for_budget(steps, train_size, batch_size):
-    """Epochs that give at least `steps` optimizer steps: ceil(steps / steps_per_epoch)."""
+    """Epochs that give at least `steps` optimizer steps: ceil(steps / steps_per_epoch), with fit's
+    steps_per_epoch (which drops a last batch of one image)."""
     return math.ceil(steps / steps_per_epoch(train_size, batch_size))
 
 
@@ -289,15 +283,11 @@ def _setup(recipe, size, seed, pool, test, val):
 
 def _check_same_setup(record, setup, path):
     setup = json.loads(json.dumps(setup))                   # as it reads back from the file (tuples -> lists)
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    changed = {}
-    for k, v in setup.items():
-        saved = record.get(k)
-        if k == "train_config" and isinstance(saved, dict):  # a field added later: equal if at its default
-            saved = {**{n: defaults[n] for n in v if n not in saved}, **saved}
-            saved = {n: saved[n] for n in v}
-        if saved != v:
-            changed[k] = (record.get(k), v)
+    saved = {k: record.get(k) for k in setup}
+    if isinstance(saved["train_config"], dict):            # a field added to TrainConfig later: equal at its default
+        defaults = {f.name: f.default for f in fields(TrainConfig)}
+        saved["train_config"] = {n: saved["train_config"].get(n, defaults.get(n)) for n in setup["train_config"]}
+    changed = changed_settings(saved, setup)
     if changed:
         raise ValueError(
             f"{Path(path).name} holds run {run_key(record)} made with other settings (saved vs now: {changed}). "
@@ -307,16 +297,6 @@ def _check_same_setup(record, setup, path):
 def weights_path(weights_dir, model, train_size, seed, variant="default"):
     tag = "" if variant == "default" else f"_{variant}"
     return Path(weights_dir) / f"{model}{tag}_n{train_size}_seed{seed}.pt"
-
-
-def save_weights(model, path):
-    """Save a model's weights (CPU tensors) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
-    return path
 
 
 # ------------------------------------------------------------------------------------ recipe choice

@@ -357,7 +357,7 @@ def plot_position_similarity(pos_embeds, grid_size, *, title="what the position 
     pos_embeds: {label: (1, N+1, D) or (N, D) embeddings}, one panel each; N = grid_size ** 2.
     The colour scale is shared by all panels and spans the largest similarity between two different patches.
     """
-    from .experiments import position_similarity
+    from .analysis import position_similarity
 
     sims = {}
     for label, pos_embed in pos_embeds.items():

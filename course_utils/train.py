@@ -1,27 +1,17 @@
 """One training loop for every model (notebook 05_training).
 
-`fit(model, train, val, cfg)` trains any model of the course contract (images -> logits) with AdamW
-(or SGD), linear warm-up then cosine decay per step, mixed precision where the GPU has it, a tqdm
-progress bar, and a checkpoint after every epoch that a rerun resumes from. It returns a plain
-history (dict of lists); plotting lives in `plots`. `evaluate` gives loss, accuracy, macro-F1 and
-the confusion matrix.
+`train_step` is the lesson: one batch through forward, loss, backward, clipping, the optimizer and the
+schedule. `fit(model, train, val, cfg)` is the loop around it: set-up, resume, epochs, evaluation,
+checkpoints. It returns a plain history (dict of lists); plotting lives in `plots`. `evaluate` gives
+loss, accuracy, macro-F1 and the confusion matrix.
 
-Mixed precision: bf16 autocast on GPUs with native bf16 (compute capability >= 8.0: A100, H100, RTX 30xx+);
-fp16 autocast with a GradScaler below that (a Colab T4 is 7.5: `torch.cuda.is_bf16_supported()` may say
-True there, but bf16 is emulated and slow); plain fp32 on the CPU.
-
-Speed options of `fit`, all off by default and none changing the training recipe (benchmarks/README.md
-has the measurements): `compile` (torch.compile the model for training, falling back to eager with a
-warning where compiling fails), `channels_last` (NHWC memory layout for CNNs) and `fused_optimizer`
-(one fused AdamW/SGD kernel instead of one small kernel per parameter tensor). `fast_settings(device,
-model)` returns the combination the benchmarks use for a device and a model.
+What is not here, so the loop stays readable: the seed, the device and mixed precision (`runtime`), the
+speed options (`speed`: torch.compile, channels-last, fused optimizer), and saving/loading (`checkpoints`).
 """
 import math
 import os
-import random
 import time
-import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -29,91 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoints import (CheckpointError, atomic_save, changed_settings, load_checkpoint, load_model_state,
+                          load_weights)
+from .runtime import amp_settings, grad_scaler, pick_device, seed_everything
+from .speed import StepModel, resolve_compile
 
-def seed_everything(seed=0):
-    """Seed Python, NumPy and PyTorch (CPU and CUDA) so a rerun gives the same numbers on the same device."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-    return seed
-
-
-def pick_device():
-    """"cuda" when a GPU is available, else "cpu"."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def amp_settings(device):
-    """(autocast dtype or None, whether to use a GradScaler) for a device.
-
-    bf16 only where the GPU does it natively (capability >= 8.0); fp16 + GradScaler on older GPUs (T4);
-    None on the CPU (fp32: CPU autocast is slower than fp32 for these small models).
-    """
-    device = torch.device(device)
-    if device.type != "cuda":
-        return None, False
-    major, _ = torch.cuda.get_device_capability(device)
-    if major >= 8:
-        return torch.bfloat16, False
-    return torch.float16, True
-
-
-COMPILE_MODES = (False, True, "auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def resolve_compile(compile, device):
-    """The torch.compile mode fit uses: None (eager) or a mode name. "auto": "default" on a GPU, eager on the CPU.
-
-    On the CPU compiling a model takes minutes on 2 cores (a C++ compiler runs for every fused kernel),
-    more than a short course run saves; on a GPU it fuses the many small element-wise kernels of a small
-    model into few. "reduce-overhead" adds CUDA graphs (one launch per step).
-    """
-    if compile not in COMPILE_MODES:
-        raise ValueError(f"compile must be one of {COMPILE_MODES}, got {compile!r}.")
-    if compile == "auto":
-        return "default" if torch.device(device).type == "cuda" else None
-    if compile is True:
-        return "default"
-    return compile or None
-
-
-def compile_model(model, mode="default"):
-    """torch.compile(model, mode=mode); the model itself (with a warning) where torch.compile is missing or fails."""
-    if mode is None:
-        return model
-    if not hasattr(torch, "compile"):
-        warnings.warn("torch.compile needs PyTorch >= 2.0: training without it.", stacklevel=2)
-        return model
-    try:
-        return torch.compile(model, mode=mode)
-    except Exception as e:  # e.g. an unsupported Python version
-        warnings.warn(f"torch.compile failed ({_short(e)}): training without it.", stacklevel=2)
-        return model
-
-
-def _short(e):
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
-
-
-def fast_settings(device, model=None):
-    """fit's speed options for a device and model: dict(compile=..., channels_last=..., fused_optimizer=...).
-
-    GPU: fused optimizer, and channels_last for CNNs (NHWC feeds the tensor cores' convolutions).
-    CPU: none of them (on a CPU they do not help, and channels-last BatchNorm is less exact there).
-    compile stays off: its compile time (seconds on a GPU, minutes on 2 CPU cores) must first be shown to
-    pay for itself in time to accuracy; benchmarks/time_to_accuracy.py measures it ("course-compiled").
-    """
-    device = torch.device(device)
-    if device.type != "cuda":
-        return dict(compile=False, channels_last=False, fused_optimizer=False)
-    is_cnn = model is not None and _is_cnn(model)
-    return dict(compile=False, channels_last=is_cnn, fused_optimizer=torch.__version__ >= "2.4")
-
-
-def _is_cnn(model):
-    """True for convolutional networks: more than one Conv2d (a ViT's patch embedding is a single one)."""
-    return sum(isinstance(m, nn.Conv2d) for m in model.modules()) > 1
+__all__ = ["TrainConfig", "train_step", "fit", "evaluate", "EvalResult", "make_optimizer", "warmup_cosine",
+           "steps_per_epoch", "seed_everything", "pick_device", "amp_settings", "load_weights", "CheckpointError"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +34,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 512          # images per step; large batches keep a GPU busy
     lr: float = 2e-3               # peak learning rate, reached after warm-up
-    weight_decay: float = 0.05     # AdamW's decoupled decay
+    weight_decay: float = 0.05     # AdamW's decoupled decay: each step multiplies weights by (1 - lr * wd)
     optimizer: str = "adamw"       # "adamw" or "sgd" (momentum 0.9, nesterov)
     warmup_fraction: float = 0.1   # share of all steps spent ramping the lr up from ~0
     label_smoothing: float = 0.0
@@ -170,50 +82,128 @@ def warmup_cosine(total_steps, warmup_fraction):
     return factor
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read, or that belongs to another model or training setup."""
+def steps_per_epoch(train_size, batch_size):
+    """Optimizer steps in one epoch of `fit`. A last batch of ONE image is dropped (BatchNorm cannot
+    train on a batch of one); any other partial last batch is a step of its own."""
+    batch = min(batch_size, train_size)
+    return train_size // batch if train_size % batch == 1 else math.ceil(train_size / batch)
 
 
-def save_checkpoint(path, state):
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def train_step(model, x, y, optimizer, scheduler, scaler, *, amp_dtype=None, grad_clip=1.0, label_smoothing=0.0):
+    """One optimizer step on one batch (B, C, H, W), (B,); returns (loss, logits (B, K)), detached."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        logits = model(x)                                   # (B, K)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)                   # gradients from the last step are gone
+    scaler.scale(loss).backward()                           # d loss / d every parameter (scaled for fp16)
+    if grad_clip:
+        scaler.unscale_(optimizer)                          # clip the true gradients, not the scaled ones
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)                                  # the AdamW update (skipped if fp16 overflowed)
+    scaler.update()
+    scheduler.step()                                        # next step's learning rate
+    return loss.detach(), logits.detach()
 
 
-def load_checkpoint(path, map_location="cpu"):
-    """Load a checkpoint safely (weights_only=True), with a clear error if it is corrupt."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:
+def new_history():
+    return {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "images_per_s")}
+
+
+def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progress=True, on_epoch_end=None,
+        compile=False, channels_last=False, fused_optimizer=False, **overrides):
+    """Train `model` on `train` (an ImageData); return the per-epoch history (dict of lists).
+
+    cfg: a TrainConfig; keyword overrides (epochs=3, lr=1e-3, ...) replace its fields.
+    device: where to train (default: the GPU if there is one). The data moves there once.
+    checkpoint: a file path, saved after every epoch; if it exists, training resumes from it.
+    on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (e.g. to plot live).
+    compile, channels_last, fused_optimizer: speed options that leave the recipe alone (see `speed`).
+    """
+    cfg = TrainConfig(**{**(asdict(cfg) if cfg else {}), **overrides})
+    device = torch.device(device) if device is not None else pick_device()
+    model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+    train = train.to(device)
+    val = val.to(device) if val is not None else None
+    batch_size = min(cfg.batch_size, len(train))
+    total_steps = cfg.epochs * steps_per_epoch(len(train), batch_size)
+    amp_dtype, use_scaler = amp_settings(device)
+    optimizer = make_optimizer(model, cfg, fused=fused_optimizer)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, cfg.warmup_fraction))
+    scaler = grad_scaler(device, enabled=use_scaler)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)  # shuffling and augmentation
+    torch.manual_seed(cfg.seed)                                  # dropout
+    augment = _augmentation(train) if cfg.augment else None
+    step_model = StepModel(model, resolve_compile(compile, device), batch_size)
+    history, start_epoch = new_history(), 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        history, start_epoch = _resume(checkpoint, cfg, model, optimizer, scheduler, scaler, gen)
+
+    bar = tqdm(total=total_steps, initial=start_epoch * total_steps // cfg.epochs, disable=not progress,
+               desc=type(model).__name__, unit="step", dynamic_ncols=True)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t0, loss_sum, correct, seen = time.perf_counter(), torch.zeros((), device=device), 0, 0
+        for x, y in train.batches(batch_size, shuffle=True, augment=augment, generator=gen,
+                                  drop_last=len(train) % batch_size == 1):
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            loss, logits = train_step(step_model, x, y, optimizer, scheduler, scaler, amp_dtype=amp_dtype,
+                                      grad_clip=cfg.grad_clip, label_smoothing=cfg.label_smoothing)
+            loss_sum += loss * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            bar.update(1)
+        _log_epoch(history, epoch, loss_sum.item() / seen, int(correct) / seen, scheduler, seen,
+                   time.perf_counter() - t0, model, val, cfg, device)
+        bar.set_postfix({k: f"{history[k][-1]:.4f}" for k in ("train_loss", "train_acc", "val_acc") if history[k]})
+        if checkpoint is not None:
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                         "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                         "epoch": epoch + 1, "train_config": asdict(cfg), "model_class": type(model).__name__},
+                        checkpoint)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, history)
+    bar.close()
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)  # hand the model back in the usual layout
+    return history
+
+
+def _augmentation(train):
+    from .data import default_augmentation
+    return default_augmentation(train.name)
+
+
+def _resume(checkpoint, cfg, model, optimizer, scheduler, scaler, gen):
+    """Load a checkpoint of `fit` into the run's objects; return (history, epochs done)."""
+    state = load_checkpoint(checkpoint)
+    if state.get("train_config") != asdict(cfg):
         raise CheckpointError(
-            f"Could not read checkpoint {os.fspath(path)!r}: it is corrupt or incomplete "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). "
-            f"Delete the file to train this run from the start."
-        ) from e
+            f"Checkpoint {os.fspath(checkpoint)!r} was made with other training settings (saved vs now: "
+            f"{changed_settings(state.get('train_config'), asdict(cfg))}). Delete it to start over, or pass "
+            f"another checkpoint path.")
+    load_model_state(model, state["model"], checkpoint)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["history"], state["epoch"]
 
 
-def load_weights(model, path):
-    """Load the model weights of a checkpoint written by `fit` (or a plain state_dict) into `model`."""
-    state = load_checkpoint(path)
-    weights = state.get("model", state)
-    _load_model_state(model, weights, path)
-    return model
-
-
-def _load_model_state(model, weights, path):
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise CheckpointError(
-            f"Checkpoint {os.fspath(path)!r} holds weights for a different model "
-            f"({str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else e}). "
-            f"Build the model it was saved from, or delete the file / pass another checkpoint path."
-        ) from e
+def _log_epoch(history, epoch, train_loss, train_acc, scheduler, seen, elapsed, model, val, cfg, device):
+    """Append one epoch's numbers (and the validation result, if there is a validation set) to the history."""
+    history["epoch"].append(epoch + 1)
+    history["train_loss"].append(train_loss)
+    history["train_acc"].append(train_acc)
+    history["lr"].append(scheduler.get_last_lr()[0])
+    history["epoch_time"].append(elapsed)
+    history["images_per_s"].append(seen / elapsed)
+    if val is not None:
+        result = evaluate(model, val, batch_size=cfg.eval_batch_size, device=device)
+        history["val_loss"].append(result.loss)
+        history["val_acc"].append(result.accuracy)
 
 
 @dataclass
@@ -238,7 +228,7 @@ def evaluate(model, data, *, batch_size=1024, device=None):
     from sklearn.metrics import confusion_matrix, f1_score
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    data = data.to(device) if data.device != device else data
+    data = data.to(device)
     amp_dtype, _ = amp_settings(device)
     was_training = model.training
     model.eval()
@@ -259,143 +249,3 @@ def evaluate(model, data, *, batch_size=1024, device=None):
         confusion=confusion_matrix(true, pred, labels=list(range(K))),
         predictions=pred,
     )
-
-
-def new_history():
-    return {k: [] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "images_per_s")}
-
-
-def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progress=True, on_epoch_end=None,
-        compile=False, channels_last=False, fused_optimizer=False, **overrides):
-    """Train `model` on `train` (an ImageData); return the per-epoch history (dict of lists).
-
-    Args:
-        cfg: a TrainConfig; keyword overrides (epochs=3, lr=1e-3, ...) replace its fields.
-        device: where to train (default: the GPU if there is one). The data moves there once.
-        checkpoint: a file path. Saved after every epoch; if it exists, training resumes from it
-            (a finished run returns its history at once), so a rerun after a disconnect continues.
-        on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (e.g. to plot live).
-        compile, channels_last, fused_optimizer: speed options that leave the recipe alone (off by
-            default; `fast_settings(device, model)` picks them). compile: False, True, "auto" (GPU only)
-            or a torch.compile mode; only training steps run compiled, evaluation and checkpoints use
-            `model` itself. channels_last: NHWC layout for CNNs. fused_optimizer: one-kernel AdamW/SGD.
-    """
-    cfg = TrainConfig(**{**(asdict(cfg) if cfg else {}), **overrides})
-    device = torch.device(device) if device is not None else pick_device()
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)   # conv weights (K, C, kh, kw) stored as NHWC
-    step_model = compile_model(model, resolve_compile(compile, device))
-    train = train.to(device) if train.device != device else train
-    if val is not None and val.device != device:
-        val = val.to(device)
-    amp_dtype, use_scaler = amp_settings(device)
-    batch_size = min(cfg.batch_size, len(train))
-    drop_last = len(train) % batch_size == 1    # never a batch of one image (BatchNorm cannot train on it)
-    steps_per_epoch = len(train) // batch_size if drop_last else math.ceil(len(train) / batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
-
-    optimizer = make_optimizer(model, cfg, fused=fused_optimizer)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, cfg.warmup_fraction))
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)  # shuffling and augmentation
-    torch.manual_seed(cfg.seed)                                  # dropout
-    augment = None
-    if cfg.augment:
-        from .data import default_augmentation
-        augment = default_augmentation(train.name)
-    history, start_epoch = new_history(), 0
-
-    if checkpoint is not None and os.path.exists(checkpoint):
-        state = load_checkpoint(checkpoint)
-        if state.get("train_config") != asdict(cfg):
-            changed = {k: (state.get("train_config", {}).get(k), v) for k, v in asdict(cfg).items()
-                       if state.get("train_config", {}).get(k) != v}
-            raise CheckpointError(
-                f"Checkpoint {os.fspath(checkpoint)!r} was made with other training settings "
-                f"(saved vs now: {changed}). Delete it to start over, or pass another checkpoint path.")
-        _load_model_state(model, state["model"], checkpoint)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, start_epoch = state["history"], state["epoch"]
-
-    cuda_graphs = resolve_compile(compile, device) in ("reduce-overhead", "max-autotune")
-
-    def forward_backward(m, x, y):
-        if cuda_graphs and m is not model:   # a new step: CUDA graphs may reuse the last step's buffers
-            torch.compiler.cudagraph_mark_step_begin()
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = m(x)                                   # (B, K)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        return logits, loss
-
-    bar = tqdm(total=total_steps, initial=start_epoch * steps_per_epoch, disable=not progress,
-               desc=type(model).__name__, unit="step", dynamic_ncols=True)
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for x, y in train.batches(batch_size, shuffle=True, augment=augment, generator=gen, drop_last=drop_last):
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            # The compiled model takes the full batches; the epoch's last, smaller batch runs eagerly
-            # rather than triggering a second compilation for its shape.
-            m = step_model if len(y) == batch_size else model
-            try:
-                logits, loss = forward_backward(m, x, y)
-            except Exception as e:
-                if m is model:
-                    raise
-                # torch.compile compiles at its first call. If that fails, redo the step with the model itself (same weights; an error of the model's own
-                # is raised from here, with its own message) and train on without compiling.
-                logits, loss = forward_backward(model, x, y)
-                warnings.warn(f"torch.compile failed ({_short(e)}): training without it.", stacklevel=2)
-                step_model = model
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            bar.update(1)
-        train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen  # .item() waits for the GPU
-        elapsed = time.perf_counter() - t0
-        history["epoch"].append(epoch + 1)
-        history["train_loss"].append(train_loss)
-        history["train_acc"].append(train_acc)
-        history["lr"].append(scheduler.get_last_lr()[0])
-        history["epoch_time"].append(elapsed)
-        history["images_per_s"].append(seen / elapsed)
-        if val is not None:
-            result = evaluate(model, val, batch_size=cfg.eval_batch_size, device=device)
-            history["val_loss"].append(result.loss)
-            history["val_acc"].append(result.accuracy)
-        postfix = {"loss": f"{train_loss:.3f}", "acc": f"{train_acc:.3f}"}
-        if val is not None:
-            postfix["val_acc"] = f"{history['val_acc'][-1]:.4f}"
-        bar.set_postfix(postfix)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": history, "epoch": epoch + 1, "train_config": asdict(cfg),
-                "model_class": type(model).__name__,
-            })
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, history)
-    bar.close()
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)  # hand the model back in the usual layout
-    return history
-

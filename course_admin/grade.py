@@ -1,7 +1,7 @@
 """Grade the notebooks students hand in, without nbgrader's server.
 
-    python -m course_utils.grade SUBMISSIONS_DIR                 # all notebooks/NN_*.ipynb are expected
-    python -m course_utils.grade SUBMISSIONS_DIR --notebooks 01_patches 02_attention --timeout 120
+    python -m course_admin.grade SUBMISSIONS_DIR                 # all notebooks/NN_*.ipynb are expected
+    python -m course_admin.grade SUBMISSIONS_DIR --notebooks 01_patches 02_attention --timeout 120
 
 Layout: one folder per student, named by the student id, holding that student's notebooks
 (SUBMISSIONS_DIR/<student>/01_patches.ipynb, ...; renamed copies such as "Copy of 01_patches.ipynb" and
@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .edition import course_exercises, exercise_header
-from .notebooks import ROOT
+from course_utils.profiles import PROFILES
+
+from .repo import add_repo_argument, repo_root, run_cli
 
 CHECK_LINE_RE = re.compile(r"(✅ PASS|❌ FAIL) \[([^\]]+)\]")
 SETUP_TAG = "course-setup"
@@ -326,8 +329,9 @@ def _grade_notebook(nb, grade, exercises, timeout, notebook_timeout, profile, ke
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         workdir = Path(tmp) / "notebooks"
         workdir.mkdir()
-        if (ROOT / "img").is_dir():
-            (Path(tmp) / "img").symlink_to(ROOT / "img")  # so ../img/... works as it does in the repository
+        img = _IMG_DIR.get("path")
+        if img is not None and Path(img).is_dir():
+            shutil.copytree(img, Path(tmp) / "img")  # so ../img/... works as in the repository (a copy: no symlinks)
         runs, flags, bad_lines = run_notebook(nb, workdir, timeout, notebook_timeout, profile=profile, env=env)
     grade.seconds = round(time.monotonic() - start, 1)
     grade.flags.extend(flags)
@@ -411,13 +415,20 @@ def find_submissions(folder, stems, skip=()):
     return students
 
 
+_IMG_DIR = {}   # the course's img/ folder, copied next to each submission while it runs
+
+
 def grade(submissions, solutions=None, notebooks=None, out=None, timeout=300, notebook_timeout=1800,
-          profile="quick", keep_executed=False, quiet=False, jobs=1):
+          profile="quick", keep_executed=False, quiet=False, jobs=1, root=None):
     """Grade every student in `submissions`; write gradebook.csv, grades.json and reports/ to `out`."""
     submissions = Path(submissions)
     out = Path(out) if out is not None else submissions
-    if solutions is None:
-        solutions = Path("notebooks") if Path("notebooks").is_dir() else ROOT / "notebooks"
+    if solutions is None or root is not None:
+        root = repo_root(root)
+        solutions = solutions or root / "notebooks"
+        _IMG_DIR["path"] = root / "img"
+    else:
+        _IMG_DIR["path"] = Path(solutions).parent / "img"
     manifest = course_exercises(solutions, notebooks)
     manifest = {k: v for k, v in manifest.items() if v} if not notebooks else manifest
     if not manifest:
@@ -511,7 +522,7 @@ def report_markdown(sg):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_admin.grade", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", help="folder with one sub-folder of notebooks per student")
     parser.add_argument("--solutions", default=None, help="folder of solution notebooks (default: notebooks/)")
@@ -521,17 +532,19 @@ def main(argv=None):
                                                     "(default: the submissions folder)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds per cell before it is interrupted (default 300)")
     parser.add_argument("--notebook-timeout", type=int, default=1800, help="seconds per notebook (default 1800)")
-    parser.add_argument("--profile", default="quick", choices=["quick", "cpu", "gpu"], help="run profile (default quick)")
+    parser.add_argument("--profile", default="quick", choices=PROFILES, help="run profile (default quick)")
     parser.add_argument("--jobs", type=int, default=1, help="students graded at once (default 1; each runs its own kernel)")
     parser.add_argument("--keep-executed", action="store_true",
                         help="also save each re-executed notebook as reports/<student>/<name>.ipynb")
+    add_repo_argument(parser)
     args = parser.parse_args(argv)
+    root = repo_root(args.repo) if args.solutions is None else args.repo
     grade(args.submissions, args.solutions, args.notebooks, args.out, args.timeout, args.notebook_timeout,
-          args.profile, args.keep_executed, jobs=args.jobs)
+          args.profile, args.keep_executed, jobs=args.jobs, root=root)
     out = Path(args.out or args.submissions)
     print(f"wrote {out / 'gradebook.csv'}, {out / 'grades.json'} and {out / 'reports'}/")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import checks, edition, plots
+from course_admin import edition
+from course_utils import checks, plots
 
 matplotlib.use("Agg")
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_attention.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_attention.ipynb"
 EXERCISES = {  # exercise id -> the check its check cell calls
     "attention": "check_attention",
     "split_merge_heads": "check_split_heads",

@@ -2,7 +2,7 @@
 
 The student edition is current and stops at its first exercise with a NotImplementedError naming it; the
 grader gives the right marks and flags to the solution, the untouched student edition and broken work
-(tests/fixtures/submissions, made by tests/fixtures/make_fixtures.py from tests/fixtures/course/01_mini.ipynb).
+(tests/admin/fixtures/submissions, made by tests/admin/fixtures/make_fixtures.py from tests/admin/fixtures/course/01_mini.ipynb).
 """
 import ast
 import csv
@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils import edition, grade, notebooks
+from course_admin import edition, grade, notebooks
 
 FIX = Path(__file__).parent / "fixtures"
 COURSE, SUBS = FIX / "course", FIX / "submissions"
@@ -111,7 +111,7 @@ def test_committed_student_edition_is_current():
     if not notebooks.notebook_paths():
         pytest.skip("no notebooks yet")
     stale = edition.build(check=True)
-    assert not stale, f"stale student edition {stale}: run `python -m course_utils.edition student`"
+    assert not stale, f"stale student edition {stale}: run `python -m course_admin.edition student`"
 
 
 def first_stop(path, cwd):

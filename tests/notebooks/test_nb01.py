@@ -12,10 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import checks, edition, plots
+from course_admin import edition
+from course_utils import checks, plots
 from course_utils.patches import img_to_patch
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_patches.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01_patches.ipynb"
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION\n?", re.S)
 
 

@@ -1,9 +1,9 @@
 """The student edition of the notebooks, the list of exercises, and an nbgrader source folder.
 
-    python -m course_utils.edition student            # write notebooks/student/ from notebooks/NN_*.ipynb
-    python -m course_utils.edition student --check    # exit 1 if notebooks/student/ is stale (CI runs this)
-    python -m course_utils.edition exercises          # every exercise: notebook, id, points, check cell
-    python -m course_utils.edition nbgrader OUT_DIR   # OUT_DIR/source/<assignment>/ for nbgrader users
+    python -m course_admin.edition student            # write notebooks/student/ from notebooks/NN_*.ipynb
+    python -m course_admin.edition student --check    # exit 1 if notebooks/student/ is stale (CI runs this)
+    python -m course_admin.edition exercises          # every exercise: notebook, id, points, check cell
+    python -m course_admin.edition nbgrader OUT_DIR   # OUT_DIR/source/<assignment>/ for nbgrader users
 
 The solution notebooks are the only source. An exercise is a code cell whose first line is
 `# Exercise <id>: <task>` (or `# Exercise <id> (2 points): <task>`; one point by default); the next code
@@ -27,7 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .notebooks import ROOT, badge_markdown
+from .notebooks import badge_markdown
+from .repo import RepoNotFoundError, add_repo_argument, repo_root, run_cli
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -77,12 +78,14 @@ def exercises(nb, notebook=""):
     return found
 
 
-def course_exercises(folder=None, names=None):
+def course_exercises(folder=None, names=None, root=None):
     """{notebook stem: [Exercise, ...]} for the solution notebooks NN_*.ipynb in `folder` (default notebooks/)."""
     import nbformat
 
-    folder = Path(folder) if folder is not None else ROOT / "notebooks"
+    folder = Path(folder) if folder is not None else repo_root(root) / "notebooks"
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise RepoNotFoundError(f"no solution notebooks NN_*.ipynb in {folder}")
     if names:
         wanted = {Path(n).stem for n in names}
         unknown = wanted - {p.stem for p in paths}
@@ -182,7 +185,7 @@ def render(nb):
     return text if text.endswith("\n") else text + "\n"
 
 
-def build(src=None, out=None, check=False):
+def build(src=None, out=None, check=False, root=None):
     """Write (or, with check=True, only compare) the student edition of every NN_*.ipynb in `src`.
 
     Returns the names that were stale: written, missing, different, or left over from a deleted notebook.
@@ -191,15 +194,18 @@ def build(src=None, out=None, check=False):
 
     import nbformat
 
-    src = Path(src) if src is not None else ROOT / "notebooks"
+    root = repo_root(root) if src is None or root is not None else None
+    src = Path(src) if src is not None else root / "notebooks"
     out = Path(out) if out is not None else src / STUDENT_DIR
     up = Path(os.path.relpath(src.resolve(), out.resolve())).as_posix()
     try:
-        badge_dir = out.resolve().relative_to(ROOT)
-    except ValueError:
+        badge_dir = out.resolve().relative_to(root or repo_root(start=src))
+    except (ValueError, RepoNotFoundError):
         badge_dir = Path("notebooks") / STUDENT_DIR
     stale = []
     sources = sorted(src.glob("[0-9][0-9]_*.ipynb"))
+    if not sources:
+        raise RepoNotFoundError(f"no solution notebooks NN_*.ipynb in {src}: nothing to build")
     for path in sources:
         text = render(student_edition(nbformat.read(path, as_version=4), badge_dir / path.name, up))
         target = out / path.name
@@ -248,11 +254,11 @@ def nbgrader_source(nb, notebook=""):
     return nb
 
 
-def build_nbgrader(out, assignment="vit-course", src=None):
+def build_nbgrader(out, assignment="vit-course", src=None, root=None):
     """Write out/source/<assignment>/NN_*.ipynb (nbgrader's course layout); return the paths written."""
     import nbformat
 
-    src = Path(src) if src is not None else ROOT / "notebooks"
+    src = Path(src) if src is not None else repo_root(root) / "notebooks"
     folder = Path(out) / "source" / assignment
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -264,7 +270,7 @@ def build_nbgrader(out, assignment="vit-course", src=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course_utils.edition", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course_admin.edition", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     st = sub.add_parser("student", help="write the student edition of every notebook (or --check it)")
@@ -277,27 +283,29 @@ def main(argv=None):
     ng.add_argument("out", help="nbgrader course folder")
     ng.add_argument("--assignment", default="vit-course", help="assignment name (default: vit-course)")
     ng.add_argument("--src", default=None, help="folder of solution notebooks (default: notebooks/)")
+    for p in (st, ex, ng):
+        add_repo_argument(p)
     args = parser.parse_args(argv)
 
     if args.command == "student":
-        stale = build(args.src, args.out, check=args.check)
+        stale = build(args.src, args.out, check=args.check, root=args.repo)
         if args.check:
-            print(f"student edition stale: {', '.join(stale)} (run `python -m course_utils.edition student`)"
+            print(f"student edition stale: {', '.join(stale)} (run `python -m course_admin.edition student`)"
                   if stale else "student edition is current")
             return 1 if stale else 0
         print(f"wrote {', '.join(stale)}" if stale else "student edition already current")
         return 0
     if args.command == "exercises":
-        manifest = course_exercises(args.src)
+        manifest = course_exercises(args.src, root=args.repo)
         rows = [(e.notebook, e.id, e.points, e.task) for exs in manifest.values() for e in exs]
         for row in rows:
             print(" | ".join(map(str, row)))
         print(f"{len(rows)} exercises, {sum(r[2] for r in rows)} points in {len(manifest)} notebooks")
         return 0
-    written = build_nbgrader(args.out, args.assignment, args.src)
+    written = build_nbgrader(args.out, args.assignment, args.src, root=args.repo)
     print(json.dumps([str(p) for p in written], indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -3,32 +3,37 @@ import json
 import math
 import statistics
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
 
 from course_utils import checks, experiments
 from course_utils.data import balanced_subset
-from course_utils.experiments import (budget_config, compare, crossovers, epochs_for_budget, load_results,
-                                      locality_score, run_sweep, steps_per_epoch, summarize, summary_markdown)
+from course_utils.experiments import (Budget, Recipe, choose_variant, compare, crossovers, epochs_for_budget,
+                                      error_slopes, grid, load_results, run_sweep, summarize, summary_markdown)
 from course_utils.models import build_model
-from course_utils.train import TrainConfig, fit
+from course_utils.train import TrainConfig, fit, steps_per_epoch
 
-TIMING = ("train_time_s", "images_per_s")
-TINY_VIT = {"vit": {"depth": 1, "embed_dim": 16, "num_heads": 2}}
+TIMING = ("train_time_s", "images_per_s", "finished_at")
+TINY_VIT = {"depth": 1, "embed_dim": 16, "num_heads": 2}
+BASE = TrainConfig(batch_size=16, augment=True)
 
 
 @pytest.fixture(scope="module")
 def sets(mnist_train, mnist_test):
-    return balanced_subset(mnist_train, 1000, seed=0), balanced_subset(mnist_test, 200, seed=0)
+    pool = balanced_subset(mnist_train, 1000, seed=0)
+    return pool, balanced_subset(mnist_test, 200, seed=0), balanced_subset(mnist_test, 100, seed=1)
 
 
-def sweep(sets, path, **kw):
-    pool, test = sets
-    args = dict(models=("lenet", "vit"), sizes=(20, 50), seeds=(0,), pool=pool, test=test, results_path=path,
-                steps=4, recipe=TrainConfig(batch_size=16, augment=True), model_kwargs=TINY_VIT, device="cpu",
-                profile="test", log=None)
-    return run_sweep(**{**args, **kw})
+def recipes(steps=4, epochs=1):
+    return [Recipe("lenet", BASE, Budget(steps, epochs)), Recipe("vit", BASE, Budget(steps, epochs), model_kwargs=TINY_VIT)]
+
+
+def sweep(sets, path, *, rs=None, sizes=(20, 50), seeds=(0,), **kw):
+    pool, test, val = sets
+    args = dict(pool=pool, test=test, val=val, results_path=path, device="cpu", profile="test", log=None)
+    return run_sweep(grid(rs or recipes(), sizes, seeds), **{**args, **kw})
 
 
 def without_timing(records):
@@ -64,7 +69,14 @@ def test_epochs_for_budget():
     assert epochs_for_budget(3000, 54000, 512) == 29       # 106 steps per epoch; 29 * 106 = 3074 >= 3000
     assert epochs_for_budget(300, 100, 512) == 300         # one (partial) batch per epoch
     assert epochs_for_budget(10, 60000, 512) == 1
-    cfg = budget_config(TrainConfig(batch_size=128, lr=1e-3), 500, 1800, seed=3)
+    assert epochs_for_budget(10, 17, 16) == 10             # 17 = 16 + a batch of one, which fit drops
+
+
+def test_budget_takes_the_larger_of_steps_and_epochs():
+    b = Budget(min_steps=3000, min_epochs=30)
+    assert b.epochs(600, 128) == 600                       # 5 steps per epoch: the steps decide
+    assert b.epochs(55000, 128) == 30                      # 430 steps per epoch: the epochs decide
+    cfg = Recipe("vit", TrainConfig(batch_size=128, lr=1e-3), Budget(500)).config(1800, seed=3)
     assert (cfg.epochs, cfg.seed, cfg.lr) == (34, 3, 1e-3)
     assert cfg.epochs * steps_per_epoch(1800, 128) >= 500 > (cfg.epochs - 1) * steps_per_epoch(1800, 128)
 
@@ -80,12 +92,13 @@ def test_records_are_appended_as_runs_finish(sets, tmp_path):
     r = records[0]
     for key in experiments.RESULT_FIELDS:
         assert key in r, key
-    assert (r["model"], r["train_size"], r["seed"]) == ("lenet", 20, 0)     # seed by seed, then size, then model
-    assert [(r["model"], r["train_size"], r["seed"]) for r in records[:4]] == [
-        ("lenet", 20, 0), ("vit", 20, 0), ("lenet", 50, 0), ("vit", 50, 0)]
+    assert [(r["model"], r["train_size"], r["seed"]) for r in records] == [
+        ("lenet", 20, 0), ("vit", 20, 0), ("lenet", 50, 0), ("vit", 50, 0)]   # seed, then size, then model
     assert r["steps"] >= 4 and r["epochs"] == epochs_for_budget(4, 20, 16) and r["profile"] == "test"
-    assert r["val_acc"] is None and r["device"] == "cpu" and r["balanced"] and r["test_size"] == 200
-    assert 0 <= r["test_acc"] <= 1 and r["images_per_s"] > 0
+    assert r["device"] == "cpu" and r["balanced"] and r["test_size"] == 200 and r["val_size"] == 100
+    assert 0 <= r["test_acc"] <= 1 and 0 <= r["val_acc"] <= 1 and 0 <= r["val_acc_half"] <= 1
+    assert 0 <= r["train_acc"] <= 1 and r["train_loss"] > 0 and r["images_per_s"] > 0
+    assert r["torch"] == torch.__version__ and "commit" in r
 
 
 def test_rerun_skips_finished_runs(sets, tmp_path, monkeypatch):
@@ -99,6 +112,18 @@ def test_rerun_skips_finished_runs(sets, tmp_path, monkeypatch):
     bigger = sweep(sets, path, seeds=(0, 1))
     assert counter.calls == 8 and bigger[:4] == first                # only the new seed's 4 runs
     assert len(load_results(path)) == 8
+
+
+def test_variants_are_runs_of_their_own(sets, tmp_path):
+    path = tmp_path / "runs.jsonl"
+    plain = [Recipe("lenet", replace(BASE, augment=False), Budget(4), variant="plain")]
+    aug = [Recipe("lenet", BASE, Budget(4), variant="augment")]
+    records = sweep(sets, path, rs=plain + aug, sizes=(20,))
+    assert [r["variant"] for r in records] == ["plain", "augment"]
+    best, means = choose_variant(records, "lenet", ["plain", "augment"])
+    assert best == max(means, key=means.get) and means["plain"] == records[0]["val_acc"]
+    with pytest.raises(ValueError, match="No \\(size, seed\\)"):
+        choose_variant(records, "lenet", ["plain", "missing"])
 
 
 def test_interrupted_sweep_resumes_to_the_same_records(sets, tmp_path, monkeypatch):
@@ -148,34 +173,46 @@ def test_complete_last_record_without_newline_is_kept(sets, tmp_path, monkeypatc
 
 def test_broken_line_in_the_middle_raises(tmp_path):
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"model": "vit", "train_size": 20, "seed": 0}\n{"model": \n{"model": "cnn", "train_size": 20, "seed": 0}\n')
-    with pytest.raises(ValueError, match="line 2"):
+    path.write_text('{"model": "vit", "train_size": 20, "seed": 0, "test_acc": 0.5}\n{"model": \n'
+                    '{"model": "cnn", "train_size": 20, "seed": 0, "test_acc": 0.5}\n')
+    with pytest.raises(ValueError, match=r"runs.jsonl, line 2 is not valid JSON"):
+        load_results(path)
+
+
+def test_a_line_that_is_not_a_record_is_named(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text('{"model": "vit", "train_size": 20, "seed": 0, "test_acc": 0.5}\n[1, 2]\n{"model": "vit"}\n')
+    with pytest.raises(ValueError, match=r"line 2 is not a run record"):
         load_results(path)
 
 
 def test_changed_settings_are_refused(sets, tmp_path):
     path = tmp_path / "runs.jsonl"
-    sweep(sets, path, seeds=(0,), sizes=(20,))
+    sweep(sets, path, sizes=(20,))
     with pytest.raises(ValueError, match="other settings"):
-        sweep(sets, path, seeds=(0,), sizes=(20,), steps=5)
+        sweep(sets, path, rs=recipes(steps=5), sizes=(20,))
+
+
+def test_a_train_config_field_added_later_at_its_default_still_matches(sets, tmp_path):
+    path = tmp_path / "runs.jsonl"
+    records = sweep(sets, path, sizes=(20,))
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in lines:
+        del r["train_config"]["label_smoothing"]                     # as if written before the field existed
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert len(sweep(sets, path, sizes=(20,))) == len(records)
 
 
 def test_whole_pool_and_too_large(sets, tmp_path):
-    pool, _ = sets
+    pool, test, val = sets
     small_pool = pool[:30]                                          # not class-balanced
-    records = sweep((small_pool, sets[1]), tmp_path / "a.jsonl", models=("lenet",), sizes=(20, 30), seeds=(0,))
+    records = sweep((small_pool, test, val), tmp_path / "a.jsonl", rs=recipes()[:1], sizes=(20, 30))
     assert [r["balanced"] for r in records] == [True, False] and records[1]["pool_size"] == 30
     with pytest.raises(ValueError, match="larger than the pool"):
-        sweep((small_pool, sets[1]), tmp_path / "b.jsonl", sizes=(31,))
+        sweep((small_pool, test, val), tmp_path / "b.jsonl", sizes=(31,))
 
 
-def test_validation_set_is_evaluated(sets, tmp_path):
-    pool, test = sets
-    records = sweep(sets, tmp_path / "v.jsonl", models=("lenet",), sizes=(20,), seeds=(0,), val=pool[-100:])
-    assert 0 <= records[0]["val_acc"] <= 1 and records[0]["val_size"] == 100
-
-
-def test_weights_are_saved_and_fit_options_passed(sets, tmp_path, monkeypatch):
+def test_weights_analysis_and_fit_options(sets, tmp_path, monkeypatch):
     seen = []
 
     def spy(*args, **kwargs):
@@ -183,9 +220,10 @@ def test_weights_are_saved_and_fit_options_passed(sets, tmp_path, monkeypatch):
         return fit(*args, **kwargs)
 
     monkeypatch.setattr(experiments, "fit", spy)
-    sweep(sets, tmp_path / "w.jsonl", models=("vit",), sizes=(20,), seeds=(0,), weights_dir=tmp_path / "w",
-          fit_options=lambda model: {"on_epoch_end": None, "checkpoint": None})
-    assert seen[0]["on_epoch_end"] is None and "checkpoint" in seen[0]
+    records = sweep(sets, tmp_path / "w.jsonl", rs=recipes()[1:], sizes=(20,), weights_dir=tmp_path / "w",
+                    fit_options=lambda model: {"channels_last": False},
+                    analyse=lambda model, record: {"depth": len(model.blocks)})
+    assert seen[0]["channels_last"] is False and records[0]["depth"] == 1
     state = torch.load(experiments.weights_path(tmp_path / "w", "vit", 20, 0), weights_only=True)
     assert state["pos_embed"].shape == (1, 17, 16)
 
@@ -228,17 +266,15 @@ def test_summary_markdown():
     assert "| 60,000 |" in table and "**99.40**, n=1" in table
 
 
-def test_locality_score():
-    g = torch.Generator().manual_seed(0)
-    assert abs(locality_score(torch.randn(1, 17, 64, generator=g), 4)) < 0.3
-    rows, cols = torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing="ij")
-    # smooth functions of the position: neighbours get similar embeddings
-    freqs = torch.linspace(0.2, 0.8, 16)
-    smooth = torch.cat([torch.cos(freqs * rows.reshape(-1, 1)), torch.cos(freqs * cols.reshape(-1, 1)),
-                        torch.sin(freqs * rows.reshape(-1, 1)), torch.sin(freqs * cols.reshape(-1, 1))], 1)  # (16, 64)
-    assert locality_score(smooth, 4) > 0.8
-    with pytest.raises(ValueError):
-        locality_score(torch.randn(10, 8), 4)
+def test_error_slopes_per_seed():
+    # error = 0.5 * n ** -0.5 exactly for seed 0, n ** -0.25 for seed 1
+    recs = [{"model": "m", "train_size": n, "seed": 0, "test_acc": 1 - 0.5 * n ** -0.5} for n in (100, 1000, 10000)]
+    recs += [{"model": "m", "train_size": n, "seed": 1, "test_acc": 1 - n ** -0.25} for n in (100, 1000, 10000)]
+    mean, std, per_seed = error_slopes(recs, "m")
+    assert per_seed[0] == pytest.approx(0.5) and per_seed[1] == pytest.approx(0.25)
+    assert mean == pytest.approx(0.375) and std == pytest.approx(statistics.stdev([0.5, 0.25]))
+    with pytest.raises(ValueError, match="two or more sizes"):
+        error_slopes(recs[:1], "m")
 
 
 # ------------------------------------------------------------------------------------ the exercises' checks
@@ -277,13 +313,3 @@ def test_check_mean_std(capsys):
     with pytest.raises(NotImplementedError):
         checks.check_mean_std(unfinished)
     assert "not implemented yet" in capsys.readouterr().out
-
-
-def test_plot_position_similarity():
-    import matplotlib
-    matplotlib.use("Agg")
-    from course_utils.plots import plot_position_similarity
-
-    fig = plot_position_similarity({"a": torch.randn(1, 17, 32), "b": torch.randn(16, 8)}, 4)
-    assert len(fig.axes) == 2 * 16 + 1                              # 16 small maps per panel + the colour bar
-    assert fig.axes[0].images[0].get_array().mask[0, 0]             # a patch's own similarity is hidden (NaN)

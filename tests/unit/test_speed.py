@@ -9,7 +9,8 @@ import torch
 
 from course_utils import build_model
 from course_utils.data import balanced_subset
-from course_utils.train import compile_model, fast_settings, fit, make_optimizer, resolve_compile, seed_everything
+from course_utils.speed import compile_model, fast_settings, resolve_compile
+from course_utils.train import fit, make_optimizer, seed_everything
 from course_utils.train import TrainConfig
 
 
@@ -59,8 +60,23 @@ def test_fast_settings_per_device_and_model(monkeypatch):
     assert fast_settings("cuda", vit) == dict(compile=False, channels_last=False, fused_optimizer=True)
     assert fast_settings("cuda", lenet)["channels_last"] and fast_settings("cuda", cnn)["channels_last"]
     assert not fast_settings("cuda")["channels_last"]
-    monkeypatch.setattr(torch, "__version__", "2.3.1+cu121")      # no fused AdamW on torch < 2.4 here
+    # feature detection: an AdamW that takes no `fused` argument (as in old torch) gets no fused optimizer
+    class OldAdamW(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-3):
+            super().__init__(params, {"lr": lr})
+
+    monkeypatch.setattr(torch.optim, "AdamW", OldAdamW)
     assert fast_settings("cuda", vit)["fused_optimizer"] is False
+
+
+def test_fused_optimizer_detection_on_this_cpu():
+    from course_utils.speed import fused_optimizer_supported
+    try:
+        torch.optim.AdamW([torch.zeros(1, requires_grad=True)], fused=True)
+        works = True
+    except (RuntimeError, ValueError, TypeError):
+        works = False
+    assert fused_optimizer_supported("cpu") is works
 
 
 def test_make_optimizer_fused_flag():

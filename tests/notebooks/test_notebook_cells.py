@@ -1,7 +1,7 @@
 """The notebooks' generated cells (badge, setup) are current, and the setup cell keeps Colab's packages."""
 import pytest
 
-from course_utils import notebooks
+from course_admin import notebooks
 
 
 def test_shared_cells_are_current():
@@ -9,11 +9,11 @@ def test_shared_cells_are_current():
     if not paths:
         pytest.skip("no notebooks yet")
     stale = [p.name for p in paths if notebooks.sync_notebook(p, write=False)]
-    assert not stale, f"run `python -m course_utils.notebooks sync`: stale {stale}"
+    assert not stale, f"run `python -m course_admin.notebooks sync`: stale {stale}"
 
 
 def test_readme_lists_every_notebook_with_its_badge():
-    assert not notebooks.sync_readme(write=False), "run `python -m course_utils.notebooks sync`: README table is stale"
+    assert not notebooks.sync_readme(write=False), "run `python -m course_admin.notebooks sync`: README table is stale"
     table = notebooks.readme_table()
     for p in notebooks.notebook_paths():
         assert p.stem in table and notebooks.colab_url(p.relative_to(notebooks.ROOT).as_posix()) in table

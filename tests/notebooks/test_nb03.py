@@ -9,12 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import checks, edition
+from course_admin import edition
+from course_utils import checks
 from course_utils.attention import MultiHeadSelfAttention
 from course_utils.patches import PatchEmbedding
 from course_utils.vit import MLP, ViTConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "03_vit.ipynb"
 FIGURE = ROOT / "img" / "pre_ln_vs_post_ln.png"
 SOLUTION = re.compile(r"( *)### BEGIN SOLUTION\n.*?### END SOLUTION\n?", re.S)

@@ -1,0 +1,42 @@
+"""Runtime choices of a training run: the seed, the device, and mixed precision (notebook 05_training).
+
+Mixed precision: bf16 autocast on GPUs with native bf16 (compute capability >= 8.0: A100, H100, RTX 30xx+);
+fp16 autocast with a GradScaler below that (a Colab T4 is 7.5: `torch.cuda.is_bf16_supported()` may say
+True there, but bf16 is emulated and slow); plain fp32 on the CPU (CPU autocast is slower for these models).
+"""
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed=0):
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) so a rerun gives the same numbers on the same device."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return seed
+
+
+def pick_device():
+    """"cuda" when a GPU is available, else "cpu"."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def amp_settings(device):
+    """(autocast dtype or None, whether to use a GradScaler) for a device."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None, False
+    major, _ = torch.cuda.get_device_capability(device)
+    if major >= 8:
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def grad_scaler(device, enabled):
+    """A GradScaler (a no-op when not enabled). torch.amp.GradScaler where it exists (torch >= 2.3)."""
+    device = torch.device(device)
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled and device.type == "cuda")
