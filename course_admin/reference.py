@@ -63,7 +63,8 @@ def mnist_sweep(args):
     models = [m for m in MODELS if m in args.models]
     # 1. the recipe: augmentation on or off, judged on validation
     stage1 = [(recipe(m, v), s, 0) for m in models for s in RECIPE_SIZES for v in VARIANTS]
-    records = experiments.run_sweep(stage1, **common)
+    keep = lambda r: r["seed"] == 0 and (r["model"] in ("vit", "cnn", "lenet") or r["train_size"] == SIZES[-1])
+    records = experiments.run_sweep(stage1, weights_dir=args.weights, save_weights_for=keep, **common)
     chosen = {m: experiments.choose_variant(records, m, VARIANTS)[0] for m in models}
     print("recipes chosen on validation:", chosen, flush=True)
     # 2. the grid, the checkpoints first
@@ -72,7 +73,6 @@ def mnist_sweep(args):
     runs = list(dict.fromkeys((r.model, r.variant, s, sd) for r, s, sd in runs))
     by_name = {(r.model, r.variant): r for r in recipes}
     runs = [(by_name[(m, v)], s, sd) for m, v, s, sd in runs]
-    keep = lambda r: r["seed"] == 0 and (r["model"] in ("vit", "cnn", "lenet") or r["train_size"] == SIZES[-1])
     experiments.run_sweep(runs, weights_dir=args.weights, save_weights_for=keep, **common)
 
 
