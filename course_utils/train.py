@@ -89,11 +89,18 @@ def steps_per_epoch(train_size, batch_size):
     return train_size // batch if train_size % batch == 1 else math.ceil(train_size / batch)
 
 
-def train_step(model, x, y, optimizer, scheduler, scaler, *, amp_dtype=None, grad_clip=1.0, label_smoothing=0.0):
-    """One optimizer step on one batch (B, C, H, W), (B,); returns (loss, logits (B, K)), detached."""
+def train_step(model, x, y, optimizer, scheduler, scaler, *, amp_dtype=None, grad_clip=1.0, label_smoothing=0.0,
+               loss_fn=None):
+    """One optimizer step on one batch (B, C, H, W), (B,); returns (loss, logits (B, K)), detached.
+
+    loss_fn(logits, y, x) replaces the cross-entropy when given (e.g. distillation from a teacher, notebook 08).
+    """
     with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         logits = model(x)                                   # (B, K)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        if loss_fn is None:
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        else:
+            loss = loss_fn(logits.float(), y, x)
     optimizer.zero_grad(set_to_none=True)                   # gradients from the last step are gone
     scaler.scale(loss).backward()                           # d loss / d every parameter (scaled for fp16)
     if grad_clip:
@@ -110,13 +117,14 @@ def new_history():
 
 
 def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progress=True, on_epoch_end=None,
-        compile=False, channels_last=False, fused_optimizer=False, **overrides):
+        loss_fn=None, compile=False, channels_last=False, fused_optimizer=False, **overrides):
     """Train `model` on `train` (an ImageData); return the per-epoch history (dict of lists).
 
     cfg: a TrainConfig; keyword overrides (epochs=3, lr=1e-3, ...) replace its fields.
     device: where to train (default: the GPU if there is one). The data moves there once.
     checkpoint: a file path, saved after every epoch; if it exists, training resumes from it.
     on_epoch_end: called as on_epoch_end(epoch, history) after each epoch (e.g. to plot live).
+    loss_fn: loss_fn(logits, y, x) in place of the cross-entropy (see train_step).
     compile, channels_last, fused_optimizer: speed options that leave the recipe alone (see `speed`).
     """
     cfg = TrainConfig(**{**(asdict(cfg) if cfg else {}), **overrides})
@@ -148,7 +156,7 @@ def fit(model, train, val=None, cfg=None, *, device=None, checkpoint=None, progr
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             loss, logits = train_step(step_model, x, y, optimizer, scheduler, scaler, amp_dtype=amp_dtype,
-                                      grad_clip=cfg.grad_clip, label_smoothing=cfg.label_smoothing)
+                                      grad_clip=cfg.grad_clip, label_smoothing=cfg.label_smoothing, loss_fn=loss_fn)
             loss_sum += loss * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)

@@ -22,7 +22,8 @@ from course_admin import edition, grade, notebooks
 FIX = Path(__file__).parent / "fixtures"
 COURSE, SUBS = FIX / "course", FIX / "submissions"
 MINI = COURSE / "01_mini.ipynb"
-NB_DIR = notebooks.ROOT / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NB_DIR = ROOT / "notebooks"
 IDS = ["img_to_patch", "attention", "transformer_block", "lenet_flatten"]
 
 

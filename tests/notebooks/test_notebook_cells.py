@@ -1,7 +1,11 @@
 """The notebooks' generated cells (badge, setup) are current, and the setup cell keeps Colab's packages."""
 import pytest
 
+from pathlib import Path
+
 from course_admin import notebooks
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shared_cells_are_current():
@@ -16,7 +20,7 @@ def test_readme_lists_every_notebook_with_its_badge():
     assert not notebooks.sync_readme(write=False), "run `python -m course_admin.notebooks sync`: README table is stale"
     table = notebooks.readme_table()
     for p in notebooks.notebook_paths():
-        assert p.stem in table and notebooks.colab_url(p.relative_to(notebooks.ROOT).as_posix()) in table
+        assert p.stem in table and notebooks.colab_url(p.relative_to(ROOT).as_posix()) in table
 
 
 def test_setup_cell_never_reinstalls_colab_packages():
