@@ -2,6 +2,8 @@
 
 Order: MLP, TransformerBlock (Pre-LN: two LayerNorms, two residual lines), ViTConfig, VisionTransformer
 (patch embedding, class token, learned position embedding, blocks, final norm, head).
+Notebook 07's ablation options: `pos_embed` "sincos" (fixed 2-D sine-cosine) or "none", and `pool` "mean"
+(average of the patch tokens, as timm's global_pool="avg"; the class token stays in the sequence).
 Pre-LN follows Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture": it trains
 without a long warm-up, which matters on small data and short schedules.
 Left out on purpose: stochastic depth, layer scale, distillation tokens, relative positions.
@@ -63,6 +65,8 @@ class ViTConfig:
     num_heads: int = 4       # h; head width d = D / h = 32
     mlp_ratio: float = 2.0   # hidden width of the MLP = 2D (4D is the paper's; 2D is plenty for digits)
     dropout: float = 0.0     # augmentation regularises better than dropout at this size
+    pos_embed: str = "learned"   # "learned" (the paper's), "sincos" (fixed 2-D sine-cosine) or "none" (07's ablation)
+    pool: str = "cls"            # "cls": the class token feeds the head; "mean": the average of the patch tokens
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -73,6 +77,13 @@ class ViTConfig:
             fits = [h for h in range(1, 17) if self.embed_dim % h == 0]
             raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}: "
                              f"each head gets D / h channels. Choose num_heads in {fits}.")
+        if self.pos_embed not in ("learned", "sincos", "none"):
+            raise ValueError(f"pos_embed={self.pos_embed!r}: choose 'learned', 'sincos' or 'none'.")
+        if self.pool not in ("cls", "mean"):
+            raise ValueError(f"pool={self.pool!r}: choose 'cls' (class token) or 'mean' (average of the patch tokens).")
+        if self.pos_embed == "sincos" and self.embed_dim % 4:
+            raise ValueError(f"pos_embed='sincos' needs embed_dim divisible by 4 (a sine and a cosine per row "
+                             f"and per column), got {self.embed_dim}.")
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "embed_dim", "depth", "num_heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
@@ -92,7 +103,12 @@ class VisionTransformer(nn.Module):
         self.to_patch_embedding = PatchEmbedding(image_size=cfg.image_size, patch_size=cfg.patch_size,
                                                  in_channels=cfg.in_channels, embed_dim=D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))                    # a learned "summary" token
-        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, D))  # one per patch, + class token
+        if cfg.pos_embed == "learned":
+            self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, D))  # one per patch, + class token
+        elif cfg.pos_embed == "sincos":                                        # fixed, not trained
+            self.register_buffer("pos_embed", sincos_pos_embed(cfg.image_size // cfg.patch_size, D), persistent=False)
+        else:
+            self.pos_embed = None                                              # the model sees a bag of patches
         self.blocks = nn.ModuleList(
             TransformerBlock(embed_dim=D, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout)
             for _ in range(cfg.depth)
@@ -100,7 +116,8 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(D)
         self.head = nn.Linear(D, cfg.num_classes)
         self.apply(_init_weights)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if cfg.pos_embed == "learned":
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
 
     def embed(self, x):
@@ -108,7 +125,7 @@ class VisionTransformer(nn.Module):
         x = self.to_patch_embedding(x)                       # (B, N, D)
         cls = self.cls_token.expand(x.shape[0], -1, -1)      # (B, 1, D)
         x = torch.cat([cls, x], dim=1)                       # (B, N+1, D)
-        return x + self.pos_embed                            # (B, N+1, D)
+        return x if self.pos_embed is None else x + self.pos_embed   # (B, N+1, D)
 
     def forward(self, x, return_attention=False):
         check_images(x, self.cfg.in_channels, (self.cfg.image_size, self.cfg.image_size))
@@ -120,11 +137,31 @@ class VisionTransformer(nn.Module):
                 maps.append(w)
             else:
                 x = block(x)
-        logits = self.head(self.norm(x[:, 0]))               # class token only: (B, D) -> (B, K)
+        pooled = x[:, 0] if self.cfg.pool == "cls" else x[:, 1:].mean(dim=1)   # (B, N+1, D) -> (B, D)
+        logits = self.head(self.norm(pooled))                # (B, D) -> (B, K)
         return (logits, maps) if return_attention else logits
 
     def config_dict(self):
         return asdict(self.cfg)
+
+
+def sincos_pos_embed(grid_size, embed_dim):
+    """Fixed 2-D sine-cosine position embeddings (MAE, He et al. 2022): (1, N+1, D), the class token's row zero.
+
+    The first D/2 channels encode the patch's row, the last D/2 its column; each half is
+    [sin(pos * w_k), cos(pos * w_k)] for k < D/4 with frequencies w_k = 1 / 10000 ** (k / (D/4)).
+    """
+    quarter = embed_dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)           # (D/4,)
+    rows, cols = torch.meshgrid(torch.arange(grid_size), torch.arange(grid_size), indexing="ij")
+
+    def encode(pos):                                                  # (N,) -> (N, D/2)
+        angles = pos.flatten().double()[:, None] * omega[None, :]      # (N, D/4)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    table = torch.cat([encode(rows), encode(cols)], dim=1)            # (N, D)
+    table = torch.cat([torch.zeros(1, embed_dim, dtype=table.dtype), table])   # (N+1, D): class token first
+    return table.float().unsqueeze(0)                                 # (1, N+1, D)
 
 
 def _init_weights(m):
