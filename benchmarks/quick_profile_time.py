@@ -35,9 +35,9 @@ def time_notebooks(paths, profile="quick", timeout=1800):
             dst = Path(tmp) / folder.name
             shutil.copytree(folder, dst, ignore=shutil.ignore_patterns(
                 "checkpoints", "runs", ".ipynb_checkpoints", "__pycache__", "run_times.json"))
-            for sibling in folder.parent.iterdir():
-                if sibling.is_dir() and sibling != folder and not sibling.name.startswith(".") and not (Path(tmp) / sibling.name).exists():
-                    os.symlink(sibling, Path(tmp) / sibling.name, target_is_directory=True)
+            img = folder.parent / "img"                 # the figures the notebooks show as ../img/... (copied: no symlinks)
+            if img.is_dir() and not (Path(tmp) / "img").exists():
+                shutil.copytree(img, Path(tmp) / "img")
             copies[folder] = dst
         for p in paths:
             copy = copies[p.parent] / p.name
@@ -86,7 +86,8 @@ def main(argv=None):
         Path(args.out).write_text(json.dumps(dict(
             profile=args.profile, total_s=total, budget_s=args.budget,
             machine=f"{os.cpu_count()} CPU cores ({platform.machine()})", load_average=_load(),
-            notebooks={name: dict(seconds=round(s, 1), error=err) for name, s, err in rows}), indent=1) + "\n")
+            notebooks={name: dict(seconds=round(s, 1), error=err) for name, s, err in rows}), indent=1) + "\n",
+            encoding="utf-8")
     if args.record:
         record_times(rows, args.profile)
     return 1 if any(err for *_, err in rows) else 0

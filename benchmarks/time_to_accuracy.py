@@ -2,8 +2,8 @@
 
 For each model it trains (a) the course path, `course_utils.train.fit` on in-memory data with the
 speed options `fast_settings` picks (mixed precision, fused optimizer, channels-last where they pay),
-(a') on a GPU, the same with torch.compile ("course-compiled"), and (b) the tutorial baseline (`benchmarks/baseline.py`: per-sample PIL transforms through a
-DataLoader, batch 128, matmul-softmax-matmul attention, fp32, constant-lr Adam), from the same
+(a') on a GPU, the same with torch.compile ("course-compiled"), and (b) the tutorial baseline
+(`benchmarks/baseline.py`: per-sample PIL transforms through a DataLoader, batch 128, matmul-softmax-matmul attention, fp32, constant-lr Adam), from the same
 architecture, initial weights and training images. After every epoch both are tested on the test set,
 off the training clock. It reports images/s, seconds per epoch, seconds of training to each target
 test accuracy, the best accuracy, wall time and peak memory, prints a table with the ratios
@@ -71,8 +71,9 @@ DEFAULT_TEST_SIZE = {"gpu": None, "cpu": None, "smoke": 500}
 
 def subset_indices(data, size, seed):
     """Indices of `balanced_subset(data, size, seed)` (None for all), so both paths see the same images."""
-    from course_utils.data import balanced_subset
     import torch
+
+    from course_utils.data import balanced_subset
 
     if size is None or size >= len(data):
         return None
@@ -214,7 +215,7 @@ def run_in_subprocess(spec):
     """run_one(spec) in a fresh Python process (clean memory peak, no shared warm-up)."""
     with tempfile.TemporaryDirectory() as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
-        spec_file.write_text(json.dumps(spec))
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
         cmd = [sys.executable, "-m", "benchmarks.time_to_accuracy", "--run-one", str(spec_file),
                "--result-file", str(result_file)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
@@ -222,7 +223,7 @@ def run_in_subprocess(spec):
         if done.returncode != 0:
             raise RuntimeError(f"The {spec['path']} run of {spec['model']} failed (exit code {done.returncode}); "
                                f"its output is above.")
-        return json.loads(result_file.read_text())
+        return json.loads(result_file.read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------- the whole benchmark
@@ -233,7 +234,7 @@ def hardware(device):
 
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -391,13 +392,13 @@ def write_readme(results, readme=README):
     kind = "gpu" if results["meta"]["device"].startswith("cuda") else "cpu"
     begin, end = f"<!-- results:{kind} -->", f"<!-- /results:{kind} -->"
     block = f"{begin}\n{render_markdown(results)}\n{end}"
-    text = Path(readme).read_text() if Path(readme).exists() else ""
+    text = Path(readme).read_text(encoding="utf-8") if Path(readme).exists() else ""
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
         text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + f"\n\n## Results ({kind})\n\n{block}\n"
-    Path(readme).write_text(text)
+    Path(readme).write_text(text, encoding="utf-8")
     return readme
 
 
@@ -469,10 +470,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.run_one:
-        result = run_one(json.loads(Path(args.run_one).read_text()))
-        Path(args.result_file).write_text(json.dumps(result))
+        result = run_one(json.loads(Path(args.run_one).read_text(encoding="utf-8")))
+        Path(args.result_file).write_text(json.dumps(result), encoding="utf-8")
         return 0
-    results = json.loads(Path(args.render).read_text()) if args.render else run_benchmark(args)
+    results = json.loads(Path(args.render).read_text(encoding="utf-8")) if args.render else run_benchmark(args)
     print()
     print(render_markdown(results))
     print()
@@ -480,7 +481,7 @@ def main(argv=None):
         print(line)
     if args.out and not args.render:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
         print(f"results written to {args.out}")
     if args.write_readme:
         print(f"tables written to {write_readme(results)}")

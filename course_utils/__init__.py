@@ -8,10 +8,17 @@ Each module holds one concept, in the order the notebooks introduce them:
     cnn        LeNet-5 and a small modern CNN                            (04_cnn_baselines)
     models     build_model(name): one contract for every model          (04, 05, 06)
     data       MNIST / Fashion-MNIST / CIFAR-10 as tensors in memory     (05_training)
-    train      seed_everything, fit, evaluate, checkpoints              (05_training)
+    train      train_step, fit, evaluate                                 (05_training)
+    runtime    seed, device, mixed precision; speed: compile, channels-last, fused optimizer;
+    checkpoints  atomic saves and safe loads                             (05_training)
+    experiments  the resumable data-size sweep and its summaries        (06_dataset_size)
+    analysis   attention rollout and distance, position embeddings, saliency  (06, 07)
+    pretrained the shipped reference results and checkpoints            (05-08)
     plots      every figure the notebooks draw
-    checks     the self-checks the exercises call
+    checks     the self-checks the exercises call, one module per notebook
     profiles   the run profile (quick / cpu / gpu) every notebook reads
+
+Instructor tools (student edition, grader, notebook sync) are the separate package `course_admin`.
 
 Shape letters used in every comment of the course:
     B batch   C channels   H, W image height and width   P patch size
@@ -24,7 +31,7 @@ from .cnn import LeNet5, SmallCNN
 from .models import MODEL_NAMES, build_model, count_parameters
 from .patches import PatchEmbedding, img_to_patch, patch_to_img
 from .profiles import get_profile
-from .vit import MLP, TransformerBlock, ViTConfig, VisionTransformer
+from .vit import MLP, TransformerBlock, VisionTransformer, ViTConfig
 
 try:
     from importlib.metadata import PackageNotFoundError, version

@@ -217,7 +217,8 @@ def load_dataset(name="mnist", split="train", *, root=None, download=True, devic
                              "four Fashion-MNIST idx files into one of those folders",
             "cifar10": "download cifar-10-python.tar.gz by hand and unpack it under the data root",
         }[key]
-        why = f"The download failed: {type(error).__name__}: {error}" if download else "Downloading was turned off (download=False)."
+        why = (f"The download failed: {type(error).__name__}: {error}" if download
+               else "Downloading was turned off (download=False).")
         raise DatasetNotFoundError(
             f"{info['cls']} ({split}) is not on this machine. Looked in:\n  " + "\n  ".join(looked) +
             f"\n{why}\nWhat to do: connect to the internet and run again (torchvision downloads it), "

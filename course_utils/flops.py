@@ -52,7 +52,7 @@ def _module_macs(module, args, kwargs, out):
 def _leaves(model):
     """(name, module) for every leaf module, plus attention modules (their products are not in a leaf)."""
     inside_mha = set()
-    for name, m in model.named_modules():
+    for _name, m in model.named_modules():
         if isinstance(m, nn.MultiheadAttention):                  # its layers run as functions, not calls
             inside_mha.update(id(c) for c in m.modules() if c is not m)
     for name, m in model.named_modules():

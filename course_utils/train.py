@@ -19,8 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoints import (CheckpointError, atomic_save, changed_settings, load_checkpoint, load_model_state,
-                          load_weights)
+from .checkpoints import CheckpointError, atomic_save, changed_settings, load_checkpoint, load_model_state, load_weights
 from .runtime import amp_settings, grad_scaler, pick_device, seed_everything
 from .speed import StepModel, resolve_compile
 

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from course_utils import analysis
-from course_utils.analysis import (attention_rollout, grad_cam, input_saliency, locality_score,
-                                   mean_attention_distance, position_similarity)
+from course_utils.analysis import (
+    attention_rollout,
+    grad_cam,
+    input_saliency,
+    locality_score,
+    mean_attention_distance,
+)
 
 
 def test_locality_score():

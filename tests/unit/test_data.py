@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from course_utils.data import (BatchAugment, DatasetNotFoundError, balanced_subset, dataset_name, default_augmentation,
-                               load_dataset, train_val_split)
+from course_utils.data import (
+    BatchAugment,
+    DatasetNotFoundError,
+    balanced_subset,
+    dataset_name,
+    default_augmentation,
+    load_dataset,
+    train_val_split,
+)
 
 
 def test_real_mnist_is_loaded(mnist_train, mnist_test):

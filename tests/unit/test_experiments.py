@@ -10,8 +10,20 @@ import torch
 
 from course_utils import checks, experiments
 from course_utils.data import balanced_subset
-from course_utils.experiments import (Budget, Recipe, choose_variant, compare, crossovers, epochs_for_budget,
-                                      error_slopes, grid, load_results, run_sweep, summarize, summary_markdown)
+from course_utils.experiments import (
+    Budget,
+    Recipe,
+    choose_variant,
+    compare,
+    crossovers,
+    epochs_for_budget,
+    error_slopes,
+    grid,
+    load_results,
+    run_sweep,
+    summarize,
+    summary_markdown,
+)
 from course_utils.models import build_model
 from course_utils.train import TrainConfig, fit, steps_per_epoch
 

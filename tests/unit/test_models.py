@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import MODEL_NAMES, ViTConfig, VisionTransformer, build_model, count_parameters
+from course_utils import MODEL_NAMES, VisionTransformer, ViTConfig, build_model, count_parameters
 from course_utils.vit import TransformerBlock
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from course_utils.patches import PatchEmbedding, img_to_patch, patch_to_img
 

@@ -10,8 +10,7 @@ import torch
 from course_utils import build_model
 from course_utils.data import balanced_subset
 from course_utils.speed import compile_model, fast_settings, resolve_compile
-from course_utils.train import fit, make_optimizer, seed_everything
-from course_utils.train import TrainConfig
+from course_utils.train import TrainConfig, fit, make_optimizer, seed_everything
 
 
 @pytest.fixture(scope="module")
