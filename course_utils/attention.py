@@ -89,3 +89,36 @@ class MultiHeadSelfAttention(nn.Module):
             self.proj.weight.copy_(mha.out_proj.weight)
             self.proj.bias.copy_(mha.out_proj.bias)
         return self
+
+
+class LocalitySelfAttention(MultiHeadSelfAttention):
+    """Locality self-attention (LSA, Lee et al. 2021, notebook 08): multi-head self-attention that
+
+    1. masks the diagonal: no token attends to itself, so the weights go to the *other* tokens, and
+    2. learns its temperature: scores are q k^T * exp(log_scale), log_scale starting at log(1 / sqrt(d)).
+    Both sharpen attention on small data sets. With mask_diagonal=False and log_scale untouched it is
+    MultiHeadSelfAttention exactly (a test proves it). Same weights and shapes: (B, N, D) -> (B, N, D).
+    """
+
+    def __init__(self, *, embed_dim, num_heads, dropout=0.0, bias=True, mask_diagonal=True):
+        super().__init__(embed_dim=embed_dim, num_heads=num_heads, dropout=dropout, bias=bias)
+        d = embed_dim // num_heads
+        self.mask_diagonal = mask_diagonal
+        self.log_scale = nn.Parameter(torch.tensor(math.log(d ** -0.5)))   # learned; exp() keeps it positive
+
+    def forward(self, x, return_attention=False):
+        """x: (B, N, D). Returns (B, N, D), and the weights (B, h, N, N) if return_attention."""
+        N, d = x.shape[1], self.embed_dim // self.num_heads
+        qkv = self.to_qkv(x)                                    # (B, N, 3D)
+        q, k, v = (split_heads(t, self.num_heads) for t in qkv.chunk(3, dim=-1))  # 3 x (B, h, N, d)
+        q = q * (self.log_scale.exp() * math.sqrt(d))           # both paths divide by sqrt(d): net scale exp(log_scale)
+        mask = ~torch.eye(N, dtype=torch.bool, device=x.device) if self.mask_diagonal else None  # True = may attend
+        drop = self.dropout if self.training else 0.0
+        if return_attention:
+            out, weights = scaled_dot_product_attention(q, k, v, mask)   # (B, h, N, d), (B, h, N, N)
+            if drop:
+                out = F.dropout(weights, drop) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        out = self.proj(merge_heads(out))                       # (B, h, N, d) -> (B, N, D)
+        return (out, weights) if return_attention else out

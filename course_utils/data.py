@@ -14,10 +14,12 @@ what to do.
 import gzip
 import math
 import os
+import pickle
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -201,6 +203,9 @@ def load_dataset(name="mnist", split="train", *, root=None, download=True, devic
         raise ValueError(f"split must be 'train' or 'test' (make a validation set with train_val_split), got {split!r}.")
     info = DATASETS[key]
     root = Path(root) if root is not None else default_root()
+    if key == "cifar10" and all((root / info["folder"] / f).exists() for f in CIFAR_FILES[split]):
+        data = ImageData(*read_cifar(root / info["folder"], split), key, info["classes"], info["mean"], info["std"])
+        return data.to(device) if device is not None else data
     dataset_cls = getattr(torchvision.datasets, info["cls"])
     local = _place_local_copy(key, root) if key != "cifar10" else None
     try:
@@ -232,6 +237,21 @@ def load_dataset(name="mnist", split="train", *, root=None, download=True, devic
     labels = torch.as_tensor(ds.targets, dtype=torch.long)
     data = ImageData(images, labels, key, info["classes"], info["mean"], info["std"])
     return data.to(device) if device is not None else data
+
+
+CIFAR_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def read_cifar(folder, split):
+    """(images (N, 3, 32, 32) uint8, labels (N,)) from CIFAR-10's python-pickle batches in `folder` (no md5 check)."""
+    images, labels = [], []
+    for name in CIFAR_FILES[split]:
+        with open(Path(folder) / name, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")     # {"data": (n, 3072) uint8, "labels": [n ints], ...}
+        batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}   # Python 2 or 3 keys
+        images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))  # 1024 R, 1024 G, 1024 B
+        labels.extend(batch["labels"])
+    return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long)
 
 
 def balanced_subset(data, size, *, seed=0):

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .attention import MultiHeadSelfAttention
-from .patches import PatchEmbedding, check_images
+from .attention import LocalitySelfAttention, MultiHeadSelfAttention
+from .patches import check_images
+from .tokenizers import TOKENIZERS, make_tokenizer
 
 
 class MLP(nn.Module):
@@ -34,10 +35,11 @@ class MLP(nn.Module):
 class TransformerBlock(nn.Module):
     """Pre-LN block: x + attn(norm1(x)), then x + mlp(norm2(x)). Two LayerNorms, never one shared."""
 
-    def __init__(self, *, embed_dim, num_heads, mlp_ratio=2.0, dropout=0.0):
+    def __init__(self, *, embed_dim, num_heads, mlp_ratio=2.0, dropout=0.0, lsa=False):
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dim)
-        self.attn = MultiHeadSelfAttention(embed_dim=embed_dim, num_heads=num_heads, dropout=dropout)
+        attention = LocalitySelfAttention if lsa else MultiHeadSelfAttention   # lsa: notebook 08
+        self.attn = attention(embed_dim=embed_dim, num_heads=num_heads, dropout=dropout)
         self.norm2 = nn.LayerNorm(embed_dim)
         self.mlp = MLP(embed_dim=embed_dim, hidden_dim=int(embed_dim * mlp_ratio), dropout=dropout)
 
@@ -65,6 +67,10 @@ class ViTConfig:
     num_heads: int = 4       # h; head width d = D / h = 32
     mlp_ratio: float = 2.0   # hidden width of the MLP = 2D (4D is the paper's; 2D is plenty for digits)
     dropout: float = 0.0     # augmentation regularises better than dropout at this size
+    # notebook 08, locality for small data sets (the defaults are the plain ViT of notebook 03):
+    tokenizer: str = "patch"  # "patch" (Linear on patches), "conv_stem" (3x3 convs first), "spt" (shifted patches)
+    stem_channels: int = 32  # width of the conv stem's 3x3 convs (tokenizer="conv_stem" only)
+    lsa: bool = False        # locality self-attention: no token attends to itself, a learned temperature
     pos_embed: str = "learned"   # "learned" (the paper's), "sincos" (fixed 2-D sine-cosine) or "none" (07's ablation)
     pool: str = "cls"            # "cls": the class token feeds the head; "mean": the average of the patch tokens
 
@@ -84,6 +90,8 @@ class ViTConfig:
         if self.pos_embed == "sincos" and self.embed_dim % 4:
             raise ValueError(f"pos_embed='sincos' needs embed_dim divisible by 4 (a sine and a cosine per row "
                              f"and per column), got {self.embed_dim}.")
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {self.tokenizer!r}.")
         for name in ("image_size", "patch_size", "in_channels", "num_classes", "embed_dim", "depth", "num_heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
@@ -100,8 +108,7 @@ class VisionTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         D = cfg.embed_dim
-        self.to_patch_embedding = PatchEmbedding(image_size=cfg.image_size, patch_size=cfg.patch_size,
-                                                 in_channels=cfg.in_channels, embed_dim=D)
+        self.to_patch_embedding = make_tokenizer(cfg)      # (B, C, H, W) -> (B, N, D); PatchEmbedding by default
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))                    # a learned "summary" token
         if cfg.pos_embed == "learned":
             self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, D))  # one per patch, + class token
@@ -110,7 +117,8 @@ class VisionTransformer(nn.Module):
         else:
             self.pos_embed = None                                              # the model sees a bag of patches
         self.blocks = nn.ModuleList(
-            TransformerBlock(embed_dim=D, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout)
+            TransformerBlock(embed_dim=D, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, dropout=cfg.dropout,
+                             lsa=cfg.lsa)
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(D)
