@@ -7,6 +7,13 @@ The MNIST data-size sweep of notebook 06 with the full protocol of `course_utils
    The 55,000-image runs of seed 0 go first: they are the pretrained checkpoints (`load_pretrained`).
 Every finished run is one line of results/mnist_sweep.jsonl; a rerun skips what is there, so the job
 can be stopped at any time and resumed (it runs for several hours on 2 CPU cores; `nohup` it).
+
+`python -m course_admin.reference gap-sweep` is notebook 08's grid, same protocol and budgets: SmallCNN and
+the ViT variants that put locality back (augmentation, a conv stem, SPT + LSA, distillation from the CNN, a
+smaller patch) on 600 and 6,000 images, 3 seeds, MNIST (results/gap_sweep.jsonl) and Fashion-MNIST
+(results/gap_sweep_fashion_mnist.jsonl; one file per data set, since a run is named by model, variant, size
+and seed). The distilled ViTs learn from the CNN run of the same data set, size and seed (its weights are kept
+under --weights). `python -m course_admin.reference gap-sweep --dry-run` lists the runs.
 """
 import argparse
 import sys
@@ -18,6 +25,7 @@ import torch
 from course_utils import analysis, experiments
 from course_utils.data import load_dataset, train_val_split
 from course_utils.experiments import Budget, Recipe
+from course_utils.gap import VARIANTS as GAP_VARIANT_NAMES
 from course_utils.train import TrainConfig
 
 MODELS = ("lenet", "mlp", "vit", "cnn")
@@ -76,6 +84,37 @@ def mnist_sweep(args):
     experiments.run_sweep(runs, weights_dir=args.weights, save_weights_for=keep, **common)
 
 
+# ---------------------------------------------------------------------------------------- notebook 08
+GAP_DATASETS = ("mnist", "fashion_mnist")
+GAP_SIZES = (600, 6000)
+
+
+def gap_results_path(out, dataset):
+    """results/gap_sweep.jsonl for MNIST, results/gap_sweep_<dataset>.jsonl for another data set."""
+    out = Path(out)
+    return out if dataset == "mnist" else out.with_name(f"{out.stem}_{dataset}{out.suffix}")
+
+
+def gap_sweep(args):
+    from course_utils import gap
+
+    budgets = BUDGETS
+    if args.budget_steps:                                # only to try the runner out on tiny budgets
+        budgets = {m: Budget(min_steps=args.budget_steps, min_epochs=1) for m in BUDGETS}
+    if args.dry_run:
+        plan = [(d, sd, s, v) for d in args.datasets for sd in args.seeds for s in args.sizes for v in args.variants]
+        for d, sd, s, v in plan:
+            print(f"{d:>13} seed {sd} {s:>6,} images {v}")
+        print(f"{len(plan)} runs")
+        return
+    for dataset in args.datasets:
+        full = load_dataset(dataset, "train")
+        pool, val = train_val_split(full, val_size=5000, seed=0)
+        gap.run_gap_sweep(args.variants, args.sizes, args.seeds, pool=pool, val=val, test=load_dataset(dataset, "test"),
+                          results_path=gap_results_path(args.out, dataset), base=BASE, budgets=budgets,
+                          weights_dir=Path(args.weights) / dataset, device=args.device, profile="reference")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,9 +124,23 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     p.add_argument("--device", default=None)
+    g = sub.add_parser("gap-sweep", help="notebook 08's grid: the ViT variants against SmallCNN (resumable)")
+    g.add_argument("--out", type=Path, default=Path("results/gap_sweep.jsonl"),
+                   help="MNIST's results file; other data sets get _<name> added to its name")
+    g.add_argument("--weights", type=Path, default=Path("runs/gap_sweep_teachers"),
+                   help="where the teachers' (cnn_augment) weights are kept, per data set")
+    g.add_argument("--datasets", nargs="+", default=list(GAP_DATASETS), choices=["mnist", "fashion_mnist", "cifar10"])
+    g.add_argument("--variants", nargs="+", default=list(GAP_VARIANT_NAMES), choices=list(GAP_VARIANT_NAMES))
+    g.add_argument("--sizes", nargs="+", type=int, default=list(GAP_SIZES))
+    g.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    g.add_argument("--budget-steps", type=int, default=0, help="override every budget (to try the runner out)")
+    g.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+    g.add_argument("--device", default=None)
     args = parser.parse_args(argv)
     if args.command == "mnist-sweep":
         mnist_sweep(args)
+    elif args.command == "gap-sweep":
+        gap_sweep(args)
     return 0
 
 
