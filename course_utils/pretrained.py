@@ -58,24 +58,32 @@ def reference_results(name="mnist_sweep"):
     return load_results(results_path(f"{name}.jsonl"))
 
 
-def pretrained_record(model, *, train_size=FULL_SIZE, seed=0, results="mnist_sweep"):
-    """The reference record of the run whose weights `load_pretrained` loads."""
-    from .experiments import weights_path
-    found = [r for r in reference_results(results)
-             if r["model"] == model and int(r["train_size"]) == train_size and int(r["seed"]) == seed]
-    with_weights = [r for r in found if (_local_results_dir() / weights_path("weights", model, train_size, seed,
-                                                                             r.get("variant", "default"))).is_file()]
+def grid_variant(records, model):
+    """The recipe variant the reference grid uses for `model`: the one of its largest training set."""
+    runs = [r for r in records if r["model"] == model]
+    if not runs:
+        raise ValueError(f"No reference run of {model!r}.")
+    largest = max(int(r["train_size"]) for r in runs)
+    return [r for r in runs if int(r["train_size"]) == largest][-1].get("variant", "default")
+
+
+def pretrained_record(model, *, train_size=FULL_SIZE, seed=0, variant=None, results="mnist_sweep"):
+    """The reference record of the run whose weights `load_pretrained` loads (variant: default the grid's)."""
+    records = reference_results(results)
+    variant = variant or grid_variant(records, model)
+    found = [r for r in records if r["model"] == model and int(r["train_size"]) == train_size
+             and int(r["seed"]) == seed and r.get("variant", "default") == variant]
     if not found:
-        sizes = sorted({int(r["train_size"]) for r in reference_results(results) if r["model"] == model})
-        raise ValueError(f"No reference run of {model!r} on {train_size:,} images with seed {seed} in "
+        sizes = sorted({int(r["train_size"]) for r in records if r["model"] == model})
+        raise ValueError(f"No reference run of {model!r} ({variant}) on {train_size:,} images with seed {seed} in "
                          f"results/{results}.jsonl (sizes there: {sizes}).")
-    return (with_weights or found)[-1]
+    return found[-1]
 
 
-def load_pretrained(model, *, train_size=FULL_SIZE, seed=0, results="mnist_sweep", device="cpu"):
+def load_pretrained(model, *, train_size=FULL_SIZE, seed=0, variant=None, results="mnist_sweep", device="cpu"):
     """A model of the reference sweep with its trained weights, in eval mode: "vit", "cnn", "lenet" or "mlp"."""
     from .experiments import weights_path
-    record = pretrained_record(model, train_size=train_size, seed=seed, results=results)
+    record = pretrained_record(model, train_size=train_size, seed=seed, variant=variant, results=results)
     relative = weights_path("weights", model, train_size, seed, record.get("variant", "default"))
     path = results_path(relative.as_posix())
     net = build_model(model, **record.get("model_kwargs", {}))
