@@ -36,12 +36,16 @@ TEACHER = "cnn_augment"
 DISTILL = dict(alpha=0.5, hard=True)    # DeiT: half the loss from the labels, half from the teacher's top class
 
 
-def variant_recipe(variant, base, budgets):
-    """The Recipe of a variant: `base` TrainConfig with its augmentation, `budgets` {model: Budget}."""
+def variant_recipe(variant, base, budgets, vit_kwargs=None):
+    """The Recipe of a variant: `base` TrainConfig with its augmentation, `budgets` {model: Budget}.
+
+    vit_kwargs: ViTConfig fields for every ViT variant (its own fields win), e.g. {"patch_size": 8} for 32x32 images.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}. Choose from {', '.join(VARIANTS)}.")
     model, augment, kwargs, _ = VARIANTS[variant]
-    return Recipe(model, replace(base, augment=augment), budgets[model], variant=variant, model_kwargs=dict(kwargs))
+    kwargs = {**(vit_kwargs or {}), **kwargs} if model == "vit" else dict(kwargs)
+    return Recipe(model, replace(base, augment=augment), budgets[model], variant=variant, model_kwargs=kwargs)
 
 
 def is_distilled(variant):
@@ -54,7 +58,7 @@ def _conv_options(model):
 
 
 def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base, budgets, weights_dir,
-                  device=None, profile=None, fit_options=_conv_options, log=print):
+                  vit_kwargs=None, device=None, profile=None, fit_options=_conv_options, log=print):
     """Train every (variant, size, seed) not yet in `results_path`; return all their records, in order.
 
     Seed by seed, size by size (so a sweep cut short has whole tables): the teacher (TEACHER) first, its
@@ -70,7 +74,7 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
     records = {}
     for seed in seeds:
         for size in sizes:
-            plain = [(variant_recipe(v, base, budgets), size, seed) for v in variants if not is_distilled(v)]
+            plain = [(variant_recipe(v, base, budgets, vit_kwargs), size, seed) for v in variants if not is_distilled(v)]
             for (recipe, *_), record in zip(plain, experiments.run_sweep(plain, fit_options=fit_options, **common)):
                 records[(recipe.variant, size, seed)] = record
             for v in (v for v in variants if is_distilled(v)):
@@ -83,7 +87,7 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
 
                 info = {"teacher": {"variant": TEACHER, "test_acc": record["test_acc"], "val_acc": record["val_acc"],
                                     **DISTILL}}
-                run = [(variant_recipe(v, base, budgets), size, seed)]
+                run = [(variant_recipe(v, base, budgets, vit_kwargs), size, seed)]
                 records[(v, size, seed)] = experiments.run_sweep(run, fit_options=options,
                                                                  analyse=lambda m, r, info=info: info, **common)[0]
     order = [(v, s, sd) for sd in seeds for s in sizes for v in variants]
