@@ -3,6 +3,7 @@
 - `position_similarity`, `locality_score`: what a ViT's learned position embeddings know of the 2-D grid.
 - `attention_rollout` (Abnar & Zuidema 2020): attention followed through the layers, residual included.
 - `mean_attention_distance` (Dosovitskiy et al. 2021, Fig. 7): how far, in pixels, each head looks.
+- `cls_attention`, `attention_entropy`: what the class token reads in each layer and head, and how spread out.
 - `input_saliency`, `grad_cam`: which pixels a model's output is most sensitive to.
 
 All of them take tensors (or a model) and return tensors or floats; drawing lives in `plots`.
@@ -73,6 +74,25 @@ def attention_rollout(maps, *, residual=True):
             a = a / a.sum(dim=-1, keepdim=True)                      # rows sum to 1 again
         rollout = a if rollout is None else a @ rollout              # later layer on the left
     return rollout
+
+
+def cls_attention(maps):
+    """The class token's attention to the patches in every layer: a list of (B, h, N+1, N+1) -> (B, L, h, N).
+
+    The weights are the raw ones (the class token's weight on itself is dropped, so rows sum to less than 1).
+    """
+    maps = _check_maps(maps)
+    return torch.stack([a[:, :, 0, 1:].float() for a in maps], dim=1)      # (B, L, h, N)
+
+
+def attention_entropy(weights):
+    """Entropy in bits of attention rows over their last axis: (..., N) -> (...).
+
+    Each row is renormalised to sum to 1 first. 0 bits = all weight on one token; log2(N) = spread evenly.
+    """
+    p = torch.as_tensor(weights).float()
+    p = p / p.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    return -torch.special.xlogy(p, p).sum(dim=-1) / np.log(2)               # xlogy: 0 * log 0 = 0
 
 
 def mean_attention_distance(attn, patch_size, *, has_cls_token=True):

@@ -120,3 +120,22 @@ def test_grad_cam_hand_computed():
     x = torch.tensor([[[[1.0, -2.0], [3.0, 0.5]]]])
     cam = grad_cam(model, conv, x, target=torch.tensor([0]))
     assert torch.allclose(cam[0], torch.tensor([[1 / 3, 0.0], [1.0, 0.5 / 3]]), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- class token, entropy
+def test_cls_attention_takes_row_zero_without_the_class_token_column():
+    a = torch.arange(2 * 3 * 5 * 5, dtype=torch.float).reshape(2, 3, 5, 5)
+    b = a + 1000
+    out = analysis.cls_attention([a, b])
+    assert out.shape == (2, 2, 3, 4)                                 # (B, L, h, N)
+    assert out[1, 0, 2].tolist() == a[1, 2, 0, 1:].tolist()
+    assert out[0, 1, 0].tolist() == [1001.0, 1002.0, 1003.0, 1004.0]
+
+
+def test_attention_entropy_in_bits_by_hand():
+    rows = torch.tensor([[0.25, 0.25, 0.25, 0.25],                 # uniform over 4: log2(4) = 2 bits
+                         [1.0, 0.0, 0.0, 0.0],                     # one token: 0 bits
+                         [0.5, 0.25, 0.25, 0.0],                   # 0.5*1 + 2*0.25*2 = 1.5 bits
+                         [0.2, 0.2, 0.0, 0.0]])                    # renormalised to (0.5, 0.5): 1 bit
+    assert analysis.attention_entropy(rows).tolist() == pytest.approx([2.0, 0.0, 1.5, 1.0])
+    assert analysis.attention_entropy(rows.reshape(2, 2, 4)).shape == (2, 2)
