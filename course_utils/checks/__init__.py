@@ -12,3 +12,4 @@ from .nb04_cnn import check_lenet_flatten, check_conv_output_size, check_lenet
 from .nb05_training import check_warmup_cosine, check_digit_augmentation
 from .nb06_dataset_size import check_epochs_for_budget, check_mean_std
 from .nb08_gap import check_distillation_loss, check_shifted_images
+from .nb07_inside import check_attention_rollout, check_mean_attention_distance
