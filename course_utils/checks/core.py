@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from . import channel
 
 
 @dataclass
@@ -71,6 +72,7 @@ def report(exercise, passed, message, points=1):
     if log:
         with open(log, "a", encoding="utf-8") as f:
             f.write(json.dumps(to_log_record(result)) + "\n")
+    channel.publish(to_log_record(result))  # for a grader only: a signed output in the check cell (see channel)
     return result
 
 
