@@ -3,8 +3,9 @@
 For each model it trains (a) the course path, `course_utils.train.fit` on in-memory data with the
 speed options `fast_settings` picks (mixed precision, fused optimizer, channels-last where they pay),
 (a') on a GPU, the same with torch.compile ("course-compiled"), and (b) the tutorial baseline
-(`benchmarks/baseline.py`: per-sample PIL transforms through a DataLoader, batch 128, matmul-softmax-matmul attention, fp32, constant-lr Adam), from the same
-architecture, initial weights and training images. After every epoch both are tested on the test set,
+(`benchmarks/baseline.py`: per-sample PIL transforms through a DataLoader, batch 128, matmul-softmax-matmul
+attention, fp32, constant-lr Adam), from the same architecture, initial weights and training images. After
+every epoch both are tested on the test set,
 off the training clock. It reports images/s, seconds per epoch, seconds of training to each target
 test accuracy, the best accuracy, wall time and peak memory, prints a table with the ratios
 (course / baseline), and writes everything to a JSON file. Each run is a fresh Python process, so

@@ -25,14 +25,18 @@ SETUP_SOURCE = '''\
 # Setup: run this cell first. On Colab it installs course_utils from the course repository with
 # --no-deps, so Colab's own torch, torchvision and ipywidgets stay as they are; on your machine it
 # uses the package you installed with `pip install -e .` (see the README).
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 REPO_URL = "{repo_url}"
 if importlib.util.find_spec("course_utils") is None:
     if "google.colab" not in sys.modules:
         raise ModuleNotFoundError("course_utils is not installed: in the repository folder run `pip install -e .`")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"git+{{REPO_URL}}@{branch}"], check=True)
 
-from course_utils.profiles import get_profile
+from course_utils.profiles import get_profile  # noqa: E402 (after the install above)
+
 profile = get_profile()  # quick / cpu / gpu: set COURSE_PROFILE to choose, else gpu when CUDA is there
 print(f"run profile: {{profile}}")'''
 

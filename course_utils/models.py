@@ -8,7 +8,7 @@ from torch import nn
 
 from .cnn import LeNet5, SmallCNN
 from .patches import check_images
-from .vit import ViTConfig, VisionTransformer
+from .vit import VisionTransformer, ViTConfig
 
 MODEL_NAMES = ("vit", "lenet", "cnn", "mlp")
 

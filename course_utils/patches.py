@@ -5,7 +5,6 @@ A (B, C, H, W) image is cut into N = (H/P) * (W/P) square patches of side P, rea
 (C, P, P) order as a Conv2d kernel, so a Linear on flattened patches and a Conv2d with
 kernel = stride = P are the same layer (`PatchEmbedding.linear_to_conv` proves it in the tests).
 """
-import torch
 from torch import nn
 
 

@@ -278,10 +278,14 @@ def plot_attention_grid(image, attention, patch_size, *, queries, heads=None, ti
         image: (C, H, W) or (H, W).
         attention: (h, N+1, N+1) weights of one image (with class token) or (h, N, N) (without).
         queries: token indices (0 = class token when there is one); the query patch is outlined in cyan.
-    Each panel's colours run from 0 (black) to that query's largest weight, printed in its corner.
+    One colour scale for the whole figure, from 0 (black) to the largest weight shown, with a colour bar, so a
+    near-uniform map looks flat next to a peaked one; each panel prints its largest weight and its entropy in
+    bits (log2 of the number of patches for uniform attention, 0 for attention on one patch).
     """
     image, attention, (H, W), (rows, cols), has_cls = _attention_inputs(image, attention, patch_size)
     heads = list(range(attention.shape[0]) if heads is None else heads)
+    shown = torch.stack([attention[h, q, 1:] if has_cls else attention[h, q] for q in queries for h in heads])
+    vmax = float(shown.max())                                    # (queries * heads, N): one scale for all panels
     one_head = len(heads) == 1
     grid = (1, len(queries)) if one_head else (len(queries), len(heads))
     fig, axes = plt.subplots(*grid, figsize=(2.4 * grid[1] + 0.6, 2.5 * grid[0] + 0.3), squeeze=False,
@@ -295,8 +299,11 @@ def plot_attention_grid(image, attention, patch_size, *, queries, heads=None, ti
             row = attention[h, query, 1:] if has_cls else attention[h, query]   # (N,) over the patches
             up = torch.nn.functional.interpolate(row.reshape(1, 1, rows, cols), size=(H, W), mode="nearest")[0, 0]
             ax.imshow(_image_np(image), cmap="gray")
-            ax.imshow(up.numpy(), cmap="inferno", alpha=0.6, vmin=0, vmax=float(row.max()))  # 0 = black
-            ax.text(0.02, 0.02, f"max {float(row.max()):.2f}", transform=ax.transAxes, color="white", fontsize=8)
+            im = ax.imshow(up.numpy(), cmap="inferno", alpha=0.6, vmin=0, vmax=vmax)  # 0 = black, one scale
+            p = row / row.sum()                                                      # over the patches only
+            entropy = float(-(p * torch.log2(p.clamp_min(1e-12))).sum())
+            ax.text(0.02, 0.02, f"max {float(row.max()):.2f}, H {entropy:.1f} bits", transform=ax.transAxes,
+                    color="white", fontsize=7)
             if not is_cls:
                 ax.add_patch(plt.Rectangle(((patch % cols) * patch_size - 0.5, (patch // cols) * patch_size - 0.5),
                                            patch_size, patch_size, fill=False, edgecolor="cyan", linewidth=2))
@@ -308,6 +315,7 @@ def plot_attention_grid(image, attention, patch_size, *, queries, heads=None, ti
                     ax.set_title(f"head {h}")
                 if c == 0:
                     ax.set_ylabel(f"query: {name}")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight (one scale for all panels)")
     default = (f"where each query (cyan box) looks, head {heads[0]}" if one_head else
                "where each query (cyan box) looks: rows are queries, columns are heads")
     fig.suptitle(title or default)

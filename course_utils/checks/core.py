@@ -76,26 +76,50 @@ def report(exercise, passed, message, points=1):
     return result
 
 
-class _NotDone(Exception):
-    pass
+class NotDone(Exception):
+    """An exercise that still raises NotImplementedError (the student edition's stub)."""
 
 
-def _call(fn, *args):
-    """Run student code; return (output, None) or (None, 'ExceptionName: message').
+def call(fn, *args, **kwargs):
+    """Run student code; return (output, None) or (None, 'your code raised Name: message').
 
-    NotImplementedError (an exercise not done yet) is not swallowed: the check reports it and re-raises,
+    NotImplementedError (an exercise not done yet) is not swallowed: `guarded` reports it and re-raises it,
     so a notebook stops at the first unfinished exercise, as nbgrader's student editions do.
     """
     try:
-        return fn(*args), None
+        return fn(*args, **kwargs), None
     except NotImplementedError as e:
-        raise _NotDone(e) from e
+        raise NotDone(e) from e
     except Exception as e:  # the check reports the error instead of stopping the notebook
-        return None, f"your code raised {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        message = f"your code raised {type(e).__name__}: {first[:200]}"
+        if "in-place" in first:
+            message += (" Hint: an in-place operation (+=, /=, .add_(), ...) changed a tensor in place; write a new "
+                        "one instead (x = x + ...)")
+        return None, message
 
 
-def _reports_unfinished(check):
-    """Decorator: an exercise that still raises NotImplementedError is reported as a FAIL, then re-raised."""
+def call_keeping_inputs(fn, *args, **kwargs):
+    """call(fn, ...) on the given tensors, and an error if fn changed any of them in place."""
+    before = [a.detach().clone() if torch.is_tensor(a) else None for a in args]
+    out, err = call(fn, *args, **kwargs)
+    if err:
+        return out, err
+    for i, (a, b) in enumerate(zip(args, before)):
+        if b is not None and not (a.shape == b.shape and torch.equal(a.detach(), b)):
+            return None, (f"your code changed its input (argument {i + 1}) in place. Hint: in-place operations "
+                          f"(+=, x[...] = , .add_(), .copy_()) write into the caller's tensor; compute a new one "
+                          f"(x = x + ...).")
+    return out, None
+
+
+def guarded(check):
+    """Decorator for every check: one FAIL line instead of any exception, and the global random state left alone.
+
+    An exercise that still raises NotImplementedError is reported as a FAIL, then re-raised (the notebook stops
+    there). Any other exception, raised by the student's objects while the check inspects them, becomes a FAIL
+    line that names it.
+    """
     import functools
     import inspect
 
@@ -103,28 +127,62 @@ def _reports_unfinished(check):
 
     @functools.wraps(check)
     def wrapper(*args, **kwargs):
-        try:
-            return check(*args, **kwargs)
-        except _NotDone as e:
-            report(kwargs.get("exercise", default_id), False,
-                   "not implemented yet: replace `raise NotImplementedError` with your code.")
-            raise e.__cause__ from None
+        exercise = kwargs.get("exercise", default_id)
+        with torch.random.fork_rng(devices=[]):          # checks never move the notebook's random state
+            try:
+                return check(*args, **kwargs)
+            except NotDone as e:
+                report(exercise, False, "not implemented yet: replace `raise NotImplementedError` with your code.")
+                not_done = e
+            except Exception as e:  # a student object the check could not even inspect
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                return report(exercise, False, f"the check could not run your code: {type(e).__name__}: {first[:200]}. "
+                                               f"Hint: keep the names and signature the exercise asks for.")
+        raise not_done.__cause__ from None
     return wrapper
 
 
-def _same(a, b, tol=1e-5):
-    return torch.is_tensor(a) and a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=tol, rtol=tol)
+def same(a, b, tol=1e-5):
+    """True when a is a tensor of b's shape whose values match b's within tol (compared in float64)."""
+    return (torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape
+            and torch.allclose(a.detach().double(), b.detach().double(), atol=tol, rtol=tol))
 
 
-def _rows_sorted(t):
+def describe(out):
+    """A short description of a returned value for a FAIL line: its shape or its type."""
+    if torch.is_tensor(out):
+        return f"a tensor of shape {tuple(out.shape)}"
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)}"
+    return f"{type(out).__name__}"
+
+
+def as_int(value):
+    """The value as an int if it is one (Python, NumPy or a 0-d integer tensor; not bool, not float), else None."""
+    import operator
+
+    if torch.is_tensor(value):
+        return int(value.item()) if value.numel() == 1 and not value.is_floating_point() and value.dtype != torch.bool else None
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def rows_sorted(t):
     """Sort each token's values: equal when tokens hold the same pixels in another order."""
     return t.sort(dim=-1).values
 
 
-def _row_multiset(t):
+def row_multiset(t):
     """Sort the tokens themselves (lexicographically): equal when the same patches come out in another order."""
     rows = t.reshape(-1, t.shape[-1])
     keys = sorted(range(len(rows)), key=lambda i: rows[i].tolist())
     return rows[keys]
 
 
+# The names the checks of notebook 06 (and older code) import.
+_NotDone, _call, _same, _rows_sorted, _row_multiset = NotDone, call, same, rows_sorted, row_multiset
+_reports_unfinished = guarded

@@ -13,12 +13,12 @@ BUDGET_CASES = [(600, 128, 3000, 30), (55000, 128, 3000, 30), (100, 512, 300, 1)
 
 
 def _steps_per_epoch(n, b):
-    from ..train import steps_per_epoch      # the reference: what fit does
+    from ..train import steps_per_epoch  # the reference: what fit does
     return steps_per_epoch(n, b)
 
 
 def _epochs(n, b, steps, epochs):
-    from ..experiments import Budget         # the reference: what the sweep does
+    from ..experiments import Budget  # the reference: what the sweep does
     return Budget(min_steps=steps, min_epochs=epochs).epochs(n, b)
 
 
@@ -47,7 +47,7 @@ def _budget_hint(out, n, b, steps, epochs):
         (max(epochs, math.ceil(steps / (n // batch + 1))),
          f"`n // b + 1` is not a ceiling when the batch divides the set: {n} images at batch {batch} is {per} steps"),
         (max(epochs, math.ceil(steps / math.ceil(n / b))),
-         f"a set smaller than a batch is one (small) batch per epoch: use batch = min(batch_size, train_size)"),
+         "a set smaller than a batch is one (small) batch per epoch: use batch = min(batch_size, train_size)"),
         (max(epochs, math.ceil(steps / max(1, n // batch))),
          f"a partial last batch is a step too: {n} images at batch {batch} is {per} steps per epoch, not "
          f"{n} // {batch} = {n // batch}"),

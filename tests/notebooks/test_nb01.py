@@ -84,7 +84,7 @@ def exercise_cells():
 
 def test_exercises_are_marked_and_followed_by_their_check():
     found = exercise_cells()
-    assert [e for e, _, _ in found] == ["img_to_patch", "patch_embedding"]
+    assert [e for e, _, _ in found] == ["img_to_patch_hwc", "patch_embedding"]
     for exercise_id, source, check in found:
         match = SOLUTION.search(source)
         assert match and len(match.group(1)) >= 4, f"{exercise_id}: the solution must sit inside a function body"

@@ -68,8 +68,8 @@ def test_solutions_pass_their_checks(nb, capsys):
 
 @pytest.mark.parametrize("old,new,hint", [
     (" / math.sqrt(d)", "", "not scaled"),                                   # the missing scale
-    ("softmax(dim=-1)", "softmax(dim=-2)", "wrong axis"),                   # softmax over the queries
-    ("/ math.sqrt(d)", "/ d", "not by d"),
+    ("softmax(dim=-1)", "softmax(dim=-2)", "runs over the queries"),        # softmax over the queries
+    ("/ math.sqrt(d)", "/ d", "divided by d"),
 ])
 def test_attention_check_catches_mistakes_made_from_the_notebook_solution(nb, old, new, hint):
     src = exercise_cells(nb)["attention"][0]
@@ -85,7 +85,7 @@ def test_split_merge_check_catches_a_missing_transpose(nb):
                         "x.reshape(B, num_heads, N, D // num_heads)")
     assert wrong != src
     result = checks.check_split_heads(run_exercises([wrong])["my_split_heads"])
-    assert not result.passed and "mixes tokens between heads" in result.message
+    assert not result.passed and "hands whole token" in result.message
 
 
 def test_multi_head_check_catches_a_missing_projection(nb):
@@ -125,11 +125,11 @@ def test_plot_attention_grid_layouts():
     image = torch.rand(1, 28, 28)
     with_cls = torch.rand(4, 50, 50).softmax(-1)                   # (h, N+1, N+1), patch size 4
     fig = plots.plot_attention_grid(image, with_cls, 4, queries=[0, 1, 49])
-    assert len(fig.axes) == 3 * 4
+    assert len(fig.axes) == 3 * 4 + 1                              # the panels and one shared colour bar
     assert fig.axes[0].get_ylabel() == "query: class token" and fig.axes[4].get_ylabel() == "query: patch 0"
     no_cls = torch.rand(16, 16).softmax(-1)                        # (N, N), patch size 7
     fig = plots.plot_attention_grid(image[0], no_cls, 7, queries=[3, 5], heads=[0])
-    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "query: patch 5"
+    assert len(fig.axes) == 2 + 1 and fig.axes[1].get_title() == "query: patch 5"     # + the colour bar
     matplotlib.pyplot.close("all")
 
 

@@ -1,7 +1,7 @@
 """The notebooks' generated cells (badge, setup) are current, and the setup cell keeps Colab's packages."""
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from course_admin import notebooks
 

@@ -9,7 +9,7 @@ from torch import nn
 from course_utils import checks
 from course_utils.attention import MultiHeadSelfAttention, merge_heads, scaled_dot_product_attention, split_heads
 from course_utils.patches import img_to_patch
-from course_utils.vit import MLP, TransformerBlock, ViTConfig, VisionTransformer
+from course_utils.vit import MLP, TransformerBlock, VisionTransformer, ViTConfig
 
 
 def run(check, *args, **kwargs):
@@ -40,7 +40,7 @@ def not_flattened(x, P):
 
 @pytest.mark.parametrize("wrong,hint", [
     (plain_reshape, "plain reshape"), (swapped_grid, "wrong order"),
-    (pixels_scrambled, "right pixels in the wrong order"), (not_flattened, "flatten each patch"),
+    (pixels_scrambled, "(P, P, C), channels last"), (not_flattened, "one flat token"),
 ])
 def test_check_img_to_patch(capsys, wrong, hint):
     assert run(checks.check_img_to_patch, img_to_patch).passed
@@ -65,8 +65,8 @@ def test_check_reports_errors_and_stops_at_unfinished_exercises(capsys, tmp_path
 
 def test_check_patch_embedding():
     assert run(checks.check_patch_embedding, lambda x, w, b, P: img_to_patch(x, P) @ w.T + b).passed
-    assert "add the bias" in run(checks.check_patch_embedding, lambda x, w, b, P: img_to_patch(x, P) @ w.T).message
-    assert "(D, C*P*P)" in run(checks.check_patch_embedding, lambda x, w, b, P: img_to_patch(x, P) @ w + b).message
+    assert "bias is missing" in run(checks.check_patch_embedding, lambda x, w, b, P: img_to_patch(x, P) @ w.T).message
+    assert "needs a transpose" in run(checks.check_patch_embedding, lambda x, w, b, P: img_to_patch(x, P) @ w + b).message
 
 
 # --- attention ----------------------------------------------------------------------------------------
@@ -82,12 +82,13 @@ def attention_variant(scale=True, dim=-1, by_d=False, softmax=True):
 
 
 @pytest.mark.parametrize("wrong,hint", [
-    (attention_variant(scale=False), "not scaled"), (attention_variant(dim=-2), "wrong axis"),
-    (attention_variant(by_d=True), "not by d"), (attention_variant(softmax=False), "no softmax"),
+    (attention_variant(scale=False), "not scaled"), (attention_variant(dim=-2), "over the queries"),
+    (attention_variant(by_d=True), "divided by d"), (attention_variant(softmax=False), "no softmax"),
 ])
 def test_check_attention(wrong, hint):
     assert run(checks.check_attention, scaled_dot_product_attention).passed
-    assert run(checks.check_attention, lambda q, k, v: scaled_dot_product_attention(q, k, v)[0]).passed
+    bare = run(checks.check_attention, lambda q, k, v: scaled_dot_product_attention(q, k, v)[0])
+    assert not bare.passed and "(values, weights)" in bare.message      # the exercise asks for the pair
     result = run(checks.check_attention, wrong)
     assert not result.passed and hint in result.message
 
@@ -95,9 +96,9 @@ def test_check_attention(wrong, hint):
 def test_check_split_heads():
     assert run(checks.check_split_heads, split_heads, merge_heads).passed
     no_transpose = lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h)
-    assert "mixes tokens between heads" in run(checks.check_split_heads, no_transpose).message
+    assert "hands whole tokens to one head" in run(checks.check_split_heads, no_transpose).message
     bad_merge = lambda x: x.reshape(x.shape[0], x.shape[2], -1)
-    assert "transpose(1, 2) back" in run(checks.check_split_heads, split_heads, bad_merge).message
+    assert "heads axis moved back" in run(checks.check_split_heads, split_heads, bad_merge).message
 
 
 def test_check_multi_head_attention():

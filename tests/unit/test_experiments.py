@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from course_utils import checks, experiments
+from course_utils import experiments
 from course_utils.data import balanced_subset
 from course_utils.experiments import (
     Budget,
@@ -287,41 +287,3 @@ def test_error_slopes_per_seed():
     assert mean == pytest.approx(0.375) and std == pytest.approx(statistics.stdev([0.5, 0.25]))
     with pytest.raises(ValueError, match="two or more sizes"):
         error_slopes(recs[:1], "m")
-
-
-# ------------------------------------------------------------------------------------ the exercises' checks
-def test_check_epochs_for_budget(capsys):
-    assert checks.check_epochs_for_budget(lambda s, n, b: math.ceil(s / math.ceil(n / min(b, n))))
-    wrong = {
-        "count steps, not images": lambda s, n, b: math.ceil(s * b / n),
-        "round up": lambda s, n, b: s // math.ceil(n / min(b, n)),
-        "a partial last batch is a step too": lambda s, n, b: math.ceil(s / (n // b)),
-        "whole number of epochs": lambda s, n, b: s / math.ceil(n / min(b, n)),
-    }
-    for hint, fn in wrong.items():
-        assert not checks.check_epochs_for_budget(fn)
-        assert hint in capsys.readouterr().out, hint
-
-
-def test_check_mean_std(capsys):
-    def right(records, model, size):
-        values = [r["test_acc"] for r in records if r["model"] == model and r["train_size"] == size]
-        return statistics.mean(values), statistics.stdev(values)
-
-    assert checks.check_mean_std(right)
-    wrong = {
-        "population std": lambda rec, m, s: (right(rec, m, s)[0], statistics.pstdev(
-            [r["test_acc"] for r in rec if r["model"] == m and r["train_size"] == s])),
-        "mean over every record": lambda rec, m, s: (statistics.mean(r["test_acc"] for r in rec), 0.01),
-        "expected a pair": lambda rec, m, s: 0.9,
-    }
-    for hint, fn in wrong.items():
-        assert not checks.check_mean_std(fn)
-        assert hint in capsys.readouterr().out, hint
-
-    def unfinished(records, model, size):
-        raise NotImplementedError
-
-    with pytest.raises(NotImplementedError):
-        checks.check_mean_std(unfinished)
-    assert "not implemented yet" in capsys.readouterr().out
