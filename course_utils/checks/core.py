@@ -148,6 +148,13 @@ def same(a, b, tol=1e-5):
             and torch.allclose(a.detach().double(), b.detach().double(), atol=tol, rtol=tol))
 
 
+def first_tensor(out):
+    """A module's output without the extras: (values, weights) -> values; anything else unchanged."""
+    if isinstance(out, (tuple, list)) and out and torch.is_tensor(out[0]):
+        return out[0]
+    return out
+
+
 def describe(out):
     """A short description of a returned value for a FAIL line: its shape or its type."""
     if torch.is_tensor(out):

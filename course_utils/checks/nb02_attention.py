@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..attention import scaled_dot_product_attention, split_heads
-from .core import call_keeping_inputs, describe, guarded, report, same
+from .core import call_keeping_inputs, describe, first_tensor, guarded, report, same
 
 
 def _attention_variants(q, k, v):
@@ -195,8 +195,7 @@ def check_multi_head_attention(module, exercise="multi_head_attention"):
             out, err = call_keeping_inputs(m, x)
             if err:
                 return report(exercise, False, f"{err} {where}.")
-            if isinstance(out, (tuple, list)) and out and torch.is_tensor(out[0]):
-                out = out[0]
+            out = first_tensor(out)
             if not torch.is_tensor(out) or out.shape != expected.shape:
                 return report(exercise, False, f"output {describe(out)}, expected {tuple(expected.shape)} = (B, N, D) {where}.")
             if not same(out, expected, tol=1e-4):

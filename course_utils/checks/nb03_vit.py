@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import call, call_keeping_inputs, describe, guarded, report, same
+from .core import call, call_keeping_inputs, describe, first_tensor, guarded, report, same
 
 
 def _randomize(module, generator):
@@ -120,8 +120,7 @@ def check_transformer_block(block, exercise="transformer_block"):
                 if "leaf Variable" in err or "in-place" in err:
                     err += ". Hint: x += ... changes the caller's tensor in place; write x = x + ..."
                 return report(exercise, False, f"{err} {where}.")
-            if isinstance(out, (tuple, list)) and out and torch.is_tensor(out[0]):
-                out = out[0]
+            out = first_tensor(out)
             if not torch.is_tensor(out) or out.shape != expected.shape:
                 return report(exercise, False, f"output {describe(out)}, expected {tuple(expected.shape)} {where}.")
             if not same(out, expected, tol=1e-4):
@@ -222,8 +221,7 @@ def check_vit(model, cfg=None, exercise="vit"):
             out, err = call_keeping_inputs(m, x)
             if err:
                 return report(exercise, False, f"{err} (a batch of {B}, {where}).")
-            if isinstance(out, (tuple, list)) and out and torch.is_tensor(out[0]):
-                out = out[0]
+            out = first_tensor(out)
             if not torch.is_tensor(out) or out.shape != expected.shape:
                 return report(exercise, False, f"logits {describe(out)}, expected {tuple(expected.shape)} = (B, K) "
                                                f"(a batch of {B}, {where}). Hint: the head reads one token per image.")
