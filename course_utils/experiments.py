@@ -312,6 +312,21 @@ def choose_variant(records, model, variants, *, metric="val_acc"):
     return max(variants, key=lambda v: means[v]), means
 
 
+def budget_doubling(records, doubled):
+    """Is the budget long enough? For each run of `doubled` (the same recipe with twice the budget), the run of
+    `records` with the same model, variant, size and seed: validation accuracy at 1x and 2x and the gain."""
+    once = {run_key(r): r for r in records}
+    rows = []
+    for r in doubled:
+        base = once.get(run_key(r))
+        if base is not None:
+            rows.append({"model": r["model"], "variant": r.get("variant", "default"), "train_size": r["train_size"],
+                         "seed": r["seed"], "steps_1x": base["steps"], "steps_2x": r["steps"],
+                         "val_acc_1x": base["val_acc"], "val_acc_2x": r["val_acc"],
+                         "gain": r["val_acc"] - base["val_acc"]})
+    return rows
+
+
 # ------------------------------------------------------------------------------------------ summaries
 def summarize(records, metric="test_acc"):
     """Per (model, train_size): n, mean, std (sample std, ddof=1; nan for one run), min, max of `metric`."""

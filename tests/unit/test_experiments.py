@@ -287,3 +287,16 @@ def test_error_slopes_per_seed():
     assert mean == pytest.approx(0.375) and std == pytest.approx(statistics.stdev([0.5, 0.25]))
     with pytest.raises(ValueError, match="two or more sizes"):
         error_slopes(recs[:1], "m")
+
+
+def test_budget_doubling_pairs_runs_by_model_variant_size_and_seed():
+    once = [{"model": "cnn", "variant": "augment", "train_size": 600, "seed": 0, "steps": 1000, "val_acc": 0.970},
+            {"model": "cnn", "variant": "plain", "train_size": 600, "seed": 0, "steps": 1000, "val_acc": 0.950},
+            {"model": "vit", "variant": "augment", "train_size": 6000, "seed": 0, "steps": 3000, "val_acc": 0.980}]
+    twice = [{"model": "cnn", "variant": "augment", "train_size": 600, "seed": 0, "steps": 2000, "val_acc": 0.975},
+             {"model": "vit", "variant": "augment", "train_size": 6000, "seed": 1, "steps": 6000, "val_acc": 0.990}]
+    rows = experiments.budget_doubling(once, twice)
+    assert len(rows) == 1                                  # the vit run of seed 1 has no 1x run
+    row = rows[0]
+    assert (row["model"], row["variant"], row["steps_1x"], row["steps_2x"]) == ("cnn", "augment", 1000, 2000)
+    assert row["gain"] == pytest.approx(0.005)
