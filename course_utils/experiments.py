@@ -23,7 +23,7 @@ import platform
 import subprocess
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,6 @@ class Recipe:
 
     def config(self, train_size, seed):
         """The TrainConfig of one run: epochs from the budget, the run's seed."""
-        from dataclasses import replace
         return replace(self.train, epochs=self.budget.epochs(train_size, self.train.batch_size), seed=seed)
 
 
@@ -316,15 +315,9 @@ def budget_doubling(records, doubled):
     """Is the budget long enough? For each run of `doubled` (the same recipe with twice the budget), the run of
     `records` with the same model, variant, size and seed: validation accuracy at 1x and 2x and the gain."""
     once = {run_key(r): r for r in records}
-    rows = []
-    for r in doubled:
-        base = once.get(run_key(r))
-        if base is not None:
-            rows.append({"model": r["model"], "variant": r.get("variant", "default"), "train_size": r["train_size"],
-                         "seed": r["seed"], "steps_1x": base["steps"], "steps_2x": r["steps"],
-                         "val_acc_1x": base["val_acc"], "val_acc_2x": r["val_acc"],
-                         "gain": r["val_acc"] - base["val_acc"]})
-    return rows
+    return [{"model": r["model"], "variant": r.get("variant", "default"), "train_size": r["train_size"], "seed": r["seed"],
+             "steps_1x": b["steps"], "steps_2x": r["steps"], "val_acc_1x": b["val_acc"], "val_acc_2x": r["val_acc"],
+             "gain": r["val_acc"] - b["val_acc"]} for r in doubled if (b := once.get(run_key(r))) is not None]
 
 
 # ------------------------------------------------------------------------------------------ summaries
