@@ -65,10 +65,14 @@ def fit_options(model):
     return {"channels_last": sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) > 1}
 
 
+def mnist_sets():
+    """The pool of 55,000 training images, the 5,000 validation images and the test set of every MNIST run."""
+    pool, val = train_val_split(load_dataset("mnist", "train"), val_size=5000, seed=0)
+    return pool, val, load_dataset("mnist", "test")
+
+
 def mnist_sweep(args):
-    full = load_dataset("mnist", "train")
-    pool, val = train_val_split(full, val_size=5000, seed=0)
-    test = load_dataset("mnist", "test")
+    pool, val, test = mnist_sets()
     common = dict(pool=pool, val=val, test=test, results_path=args.out, profile="reference",
                   analyse=analyse(val.normalize(val.images[:1000])), fit_options=fit_options, device=args.device)
     models = [m for m in MODELS if m in args.models]
@@ -94,8 +98,7 @@ def budget_check(args):
     results/budget_check.jsonl; prints validation accuracy at 1x and 2x. A budget is long enough when doubling
     it changes little (the grid's runs are the 1x ones)."""
     sweep = experiments.load_results(args.sweep)
-    full = load_dataset("mnist", "train")
-    pool, val = train_val_split(full, val_size=5000, seed=0)
+    pool, val, test = mnist_sets()
     runs = []
     for m in [m for m in MODELS if m in args.models]:
         try:
@@ -106,7 +109,7 @@ def budget_check(args):
         once = recipe(m, variant)
         twice = replace(once, budget=Budget(min_steps=2 * once.budget.min_steps, min_epochs=2 * once.budget.min_epochs))
         runs += [(twice, s, 0) for s in BUDGET_CHECK_SIZES]
-    experiments.run_sweep(runs, pool=pool, val=val, test=load_dataset("mnist", "test"), results_path=args.out,
+    experiments.run_sweep(runs, pool=pool, val=val, test=test, results_path=args.out,
                           profile="reference", fit_options=fit_options, device=args.device)
     rows = experiments.budget_doubling(sweep, experiments.load_results(args.out))
     for r in rows:
