@@ -146,7 +146,10 @@ def gap_sweep(args):
         pool, val = train_val_split(full, val_size=5000, seed=0)
         gap.run_gap_sweep(args.variants, args.sizes, args.seeds, pool=pool, val=val, test=load_dataset(dataset, "test"),
                           results_path=gap_results_path(args.out, dataset), base=BASE, budgets=budgets,
-                          weights_dir=Path(args.weights) / dataset, device=args.device, profile="reference")
+                          weights_dir=Path(args.weights) / dataset, device=args.device, profile="reference",
+                          # notebook 06's runs of the same recipes (plain and augmented ViT, SmallCNN), not trained twice
+                          reuse_from=args.reuse if dataset == "mnist" and args.budget_steps == 0 else None,
+                          reuse_weights_dir=Path(args.reuse).parent / "weights")
 
 
 def main(argv=None):
@@ -174,6 +177,8 @@ def main(argv=None):
     g.add_argument("--variants", nargs="+", default=list(GAP_VARIANT_NAMES), choices=list(GAP_VARIANT_NAMES))
     g.add_argument("--sizes", nargs="+", type=int, default=list(GAP_SIZES))
     g.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    g.add_argument("--reuse", type=Path, default=Path("results/mnist_sweep.jsonl"),
+                   help="runs of the same recipe on MNIST taken from this file instead of trained again")
     g.add_argument("--budget-steps", type=int, default=0, help="override every budget (to try the runner out)")
     g.add_argument("--dry-run", action="store_true", help="list the runs and stop")
     g.add_argument("--device", default=None)

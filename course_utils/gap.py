@@ -8,8 +8,10 @@ Every variant is an option of the library's own ViT (`ViTConfig` fields, `TrainC
 records; the protocol and budgets are those of `experiments` (notebook 06).
 
 `run_gap_sweep` trains the CNN teacher of each (size, seed) first and keeps its weights, then the ViTs;
-distilled ViTs learn from the teacher trained on the same images. Resumable like `experiments.run_sweep`.
+distilled ViTs learn from the teacher trained on the same images. Resumable like `experiments.run_sweep`,
+and it can take runs another sweep already made with the very same recipe (`reuse`) instead of training them.
 """
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,12 +60,18 @@ def _conv_options(model):
 
 
 def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base, budgets, weights_dir,
-                  vit_kwargs=None, device=None, profile=None, fit_options=_conv_options, log=print):
+                  vit_kwargs=None, device=None, profile=None, fit_options=_conv_options, log=print,
+                  reuse_from=None, reuse_weights_dir=None):
     """Train every (variant, size, seed) not yet in `results_path`; return all their records, in order.
 
     Seed by seed, size by size (so a sweep cut short has whole tables): the teacher (TEACHER) first, its
     weights saved under weights_dir, then the other variants; distilled ones with a loss_fn that asks the
     teacher. A teacher whose record is there but whose weights are not is trained again (seeded: the same).
+
+    reuse_from: another sweep's results file (e.g. notebook 06's mnist_sweep.jsonl). A run it holds with the
+        same model, size, seed, data and recipe (budget, train config, model options) is copied into results_path,
+        its variant renamed and marked "reused_from", instead of being trained again; a teacher's weights are
+        copied too, from reuse_weights_dir, where they are (else the teacher is retrained when a ViT needs it).
     """
     variants = list(variants)
     if any(is_distilled(v) for v in variants) and TEACHER not in variants:
@@ -75,6 +83,7 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
     for seed in seeds:
         for size in sizes:
             plain = [(variant_recipe(v, base, budgets, vit_kwargs), size, seed) for v in variants if not is_distilled(v)]
+            _copy_reusable(plain, reuse_from, reuse_weights_dir, pool, val, test, results_path, weights_dir, log)
             for (recipe, *_), record in zip(plain, experiments.run_sweep(plain, fit_options=fit_options, **common)):
                 records[(recipe.variant, size, seed)] = record
             for v in (v for v in variants if is_distilled(v)):
@@ -92,6 +101,34 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
                                                                  analyse=lambda m, r, info=info: info, **common)[0]
     order = [(v, s, sd) for sd in seeds for s in sizes for v in variants]
     return [records[k] for k in order]
+
+
+def _copy_reusable(runs, reuse_from, reuse_weights_dir, pool, val, test, results_path, weights_dir, log):
+    """Append to results_path each run of `runs` it lacks that the file reuse_from holds with the same setup."""
+    if reuse_from is None or not Path(reuse_from).exists():
+        return
+    done = {experiments.run_key(r) for r in experiments.load_results(results_path)}
+    for recipe, size, seed in runs:
+        if (recipe.model, recipe.variant, size, seed) in done:
+            continue
+        setup = experiments._setup(recipe, size, seed, pool, test, val)
+        for old in experiments.load_results(reuse_from):
+            if (old["model"], old["train_size"], old["seed"]) != (recipe.model, size, seed):
+                continue
+            try:
+                experiments._check_same_setup(old, setup, reuse_from)      # raises when any setting differs
+            except ValueError:
+                continue
+            source = f"{Path(reuse_from).name}, variant {old['variant']}"
+            experiments.append_result(results_path, {**old, "variant": recipe.variant, "reused_from": source})
+            src = reuse_weights_dir and weights_path(reuse_weights_dir, recipe.model, size, seed, old["variant"])
+            if recipe.variant == TEACHER and src and Path(src).exists():
+                dst = weights_path(weights_dir, recipe.model, size, seed, recipe.variant)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+            if log:
+                log(f"{recipe.model} ({recipe.variant}) on {size:,} images, seed {seed}: reused from {source}")
+            break
 
 
 def _teacher(size, seed, pool, val, test, base, budgets, weights_dir, device, fit_options, record):

@@ -41,3 +41,33 @@ def test_sweep_trains_the_teacher_first_resumes_and_retrains_a_lost_teacher(tmp_
     gap.run_gap_sweep(["vit_distill"], [20], [0], **kw)                                      # teacher weights rebuilt
     assert (tmp_path / "w" / "cnn_cnn_augment_n20_seed0.pt").exists()
     assert len(load_results(tmp_path / "gap.jsonl")) == 3
+
+
+def test_sweep_reuses_a_run_of_the_same_recipe_and_only_that(tmp_path):
+    from dataclasses import replace
+
+    from course_utils.experiments import Recipe, run_sweep
+
+    pool, val, test = fake(60, 0), fake(20, 1), fake(20, 2)
+    base = TrainConfig(batch_size=16)
+    data = dict(pool=pool, val=val, test=test)
+    other = tmp_path / "mnist_sweep.jsonl"                       # notebook 06's sweep: the CNN and ViT, augmented
+    made = run_sweep([(Recipe("cnn", replace(base, augment=True), Budget(2), variant="augment"), 20, 0),
+                      (Recipe("vit", replace(base, augment=True), Budget(2), variant="augment"), 20, 0)],
+                     results_path=other, weights_dir=tmp_path / "weights", device="cpu", log=None, **data)
+    kw = dict(base=base, results_path=tmp_path / "gap.jsonl", weights_dir=tmp_path / "teachers", device="cpu",
+              log=None, reuse_from=other, reuse_weights_dir=tmp_path / "weights", **data)
+    records = gap.run_gap_sweep(["vit_augment", "vit_plain", "vit_distill"], [20], [0],
+                                budgets={"vit": Budget(2), "cnn": Budget(2)}, **kw)
+    teacher, augment, plain, distill = records
+    assert [r["variant"] for r in records] == ["cnn_augment", "vit_augment", "vit_plain", "vit_distill"]
+    for new, old in [(teacher, made[0]), (augment, made[1])]:                  # copied, not trained again
+        assert new["finished_at"] == old["finished_at"] and new["test_acc"] == old["test_acc"]
+        assert new["reused_from"] == "mnist_sweep.jsonl, variant augment"
+    assert "reused_from" not in plain and "reused_from" not in distill        # no such run there: trained
+    assert (tmp_path / "teachers" / "cnn_cnn_augment_n20_seed0.pt").read_bytes() == \
+        (tmp_path / "weights" / "cnn_augment_n20_seed0.pt").read_bytes()
+    # another budget is another recipe: nothing is taken from the other file
+    longer = gap.run_gap_sweep(["vit_augment"], [20], [0], budgets={"vit": Budget(3), "cnn": Budget(3)},
+                               **{**kw, "results_path": tmp_path / "gap_longer.jsonl"})
+    assert "reused_from" not in longer[0] and (augment["steps"], longer[0]["steps"]) == (2, 4)
