@@ -19,8 +19,6 @@ mid-write, is dropped with a warning). `summarize` turns records into mean / std
 import json
 import math
 import os
-import platform
-import subprocess
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -32,6 +30,7 @@ import torch
 from .checkpoints import changed_settings, save_weights
 from .data import balanced_subset
 from .models import build_model, count_parameters
+from .runtime import provenance
 from .train import TrainConfig, evaluate, fit, pick_device, seed_everything, steps_per_epoch
 
 RESULT_FIELDS = ("model", "variant", "train_size", "seed", "steps", "epochs", "batch_size", "train_loss",
@@ -150,20 +149,6 @@ def append_result(path, record):
 def run_key(record):
     """What identifies a run: (model, variant, train_size, seed)."""
     return record["model"], record.get("variant", "default"), int(record["train_size"]), int(record["seed"])
-
-
-def provenance():
-    """torch and Python versions and the code's git commit (None outside a git checkout)."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", str(here)], cwd=here,
-                                    capture_output=True, text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return {"torch": torch.__version__, "python": platform.python_version(), "commit": commit,
-            "code_modified": dirty}
 
 
 # ------------------------------------------------------------------------------------------ the sweep

@@ -1,10 +1,14 @@
-"""Runtime choices of a training run: the seed, the device, and mixed precision (notebook 05_training).
+"""Runtime choices of a training run: the seed, the device, and mixed precision (notebook 05_training); and
+what a run ran on (`provenance`, recorded with every reference run).
 
 Mixed precision: bf16 autocast on GPUs with native bf16 (compute capability >= 8.0: A100, H100, RTX 30xx+);
 fp16 autocast with a GradScaler below that (a Colab T4 is 7.5: `torch.cuda.is_bf16_supported()` may say
 True there, but bf16 is emulated and slow); plain fp32 on the CPU (CPU autocast is slower for these models).
 """
+import platform
 import random
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,3 +44,30 @@ def grad_scaler(device, enabled):
     if hasattr(torch.amp, "GradScaler"):
         return torch.amp.GradScaler(device.type, enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled and device.type == "cuda")
+
+
+def cpu_model():
+    """The CPU's name (e.g. "AMD EPYC"), for the provenance of a run."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance():
+    """torch, Python, the CPU and its kernels (AVX2 and AVX-512 round differently: a seeded run repeats its numbers
+    on the same kind of machine, not on every machine), the git commit (None outside a checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", str(here)], cwd=here,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+            "commit": commit, "code_modified": dirty}

@@ -111,6 +111,7 @@ def test_records_are_appended_as_runs_finish(sets, tmp_path):
     assert 0 <= r["test_acc"] <= 1 and 0 <= r["val_acc"] <= 1 and 0 <= r["val_acc_half"] <= 1
     assert 0 <= r["train_acc"] <= 1 and r["train_loss"] > 0 and r["images_per_s"] > 0
     assert r["torch"] == torch.__version__ and "commit" in r
+    assert r["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and r["cpu"] and r["threads"] >= 1
 
 
 def test_rerun_skips_finished_runs(sets, tmp_path, monkeypatch):
