@@ -278,6 +278,17 @@ def _check_same_setup(record, setup, path):
             f"Delete the file to start over, or pass another results_path.")
 
 
+def same_run(record, recipe, size, seed, pool, test, val):
+    """Whether `record` is this run: the same model, size and seed, made with the same recipe on the same data."""
+    if (record["model"], int(record["train_size"]), int(record["seed"])) != (recipe.model, size, seed):
+        return False
+    try:
+        _check_same_setup(record, _setup(recipe, size, seed, pool, test, val), "")
+    except ValueError:
+        return False
+    return True
+
+
 def weights_path(weights_dir, model, train_size, seed, variant="default"):
     tag = "" if variant == "default" else f"_{variant}"
     return Path(weights_dir) / f"{model}{tag}_n{train_size}_seed{seed}.pt"

@@ -9,7 +9,7 @@ records; the protocol and budgets are those of `experiments` (notebook 06).
 
 `run_gap_sweep` trains the CNN teacher of each (size, seed) first and keeps its weights, then the ViTs;
 distilled ViTs learn from the teacher trained on the same images. Resumable like `experiments.run_sweep`,
-and it can take runs another sweep already made with the very same recipe (`reuse`) instead of training them.
+and it can take runs another sweep already made with the very same recipe (`reuse_from`) instead of training them.
 """
 import shutil
 from dataclasses import replace
@@ -111,13 +111,8 @@ def _copy_reusable(runs, reuse_from, reuse_weights_dir, pool, val, test, results
     for recipe, size, seed in runs:
         if (recipe.model, recipe.variant, size, seed) in done:
             continue
-        setup = experiments._setup(recipe, size, seed, pool, test, val)
         for old in experiments.load_results(reuse_from):
-            if (old["model"], old["train_size"], old["seed"]) != (recipe.model, size, seed):
-                continue
-            try:
-                experiments._check_same_setup(old, setup, reuse_from)      # raises when any setting differs
-            except ValueError:
+            if not experiments.same_run(old, recipe, size, seed, pool, test, val):
                 continue
             source = f"{Path(reuse_from).name}, variant {old['variant']}"
             experiments.append_result(results_path, {**old, "variant": recipe.variant, "reused_from": source})
