@@ -266,7 +266,9 @@ def _setup(recipe, size, seed, pool, test, val):
 
 
 def _check_same_setup(record, setup, path):
-    setup = json.loads(json.dumps(setup))                   # as it reads back from the file (tuples -> lists)
+    # The budget is the rule that chose the epochs: a record made under another rule that gave this run the same
+    # train config (epochs included) is the same run. Its record keeps the rule it was trained under.
+    setup = {k: v for k, v in json.loads(json.dumps(setup)).items() if k != "budget"}   # tuples -> lists, as read back
     saved = {k: record.get(k) for k in setup}
     if isinstance(saved["train_config"], dict):            # a field added to TrainConfig later: equal at its default
         defaults = {f.name: f.default for f in fields(TrainConfig)}

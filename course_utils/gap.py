@@ -108,10 +108,11 @@ def _copy_reusable(runs, reuse_from, reuse_weights_dir, pool, val, test, results
     if reuse_from is None or not Path(reuse_from).exists():
         return
     done = {experiments.run_key(r) for r in experiments.load_results(results_path)}
+    others = experiments.load_results(reuse_from)
     for recipe, size, seed in runs:
         if (recipe.model, recipe.variant, size, seed) in done:
             continue
-        for old in experiments.load_results(reuse_from):
+        for old in others:
             if not experiments.same_run(old, recipe, size, seed, pool, test, val):
                 continue
             source = f"{Path(reuse_from).name}, variant {old['variant']}"

@@ -206,6 +206,18 @@ def test_changed_settings_are_refused(sets, tmp_path):
         sweep(sets, path, rs=recipes(steps=5), sizes=(20,))
 
 
+def test_another_budget_rule_that_gives_the_same_epochs_is_the_same_run(sets, tmp_path, monkeypatch):
+    path = tmp_path / "runs.jsonl"
+    first = sweep(sets, path, sizes=(20,))                          # 4 steps at 2 a epoch: 2 epochs
+    counter = CountFits()
+    monkeypatch.setattr(experiments, "fit", counter)
+    again = sweep(sets, path, rs=recipes(steps=1, epochs=2), sizes=(20,))   # 2 epochs by the other rule
+    assert counter.calls == 0 and again == first
+    assert again[0]["budget"] == {"min_steps": 4, "min_epochs": 1}  # the rule it was trained under
+    with pytest.raises(ValueError, match="epochs"):                 # a rule that gives 3 epochs is another run
+        sweep(sets, path, rs=recipes(steps=1, epochs=3), sizes=(20,))
+
+
 def test_a_train_config_field_added_later_at_its_default_still_matches(sets, tmp_path):
     path = tmp_path / "runs.jsonl"
     records = sweep(sets, path, sizes=(20,))
