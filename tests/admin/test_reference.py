@@ -1,5 +1,7 @@
 """course_admin.reference end to end on tiny budgets: the recipe stage, then the budget check reads it back."""
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,40 @@ def test_gap_sweep_dry_run_lists_the_plan(capsys):
                     "--variants", "cnn_augment", "vit_plain"])
     out = capsys.readouterr().out
     assert out.strip().endswith("4 runs")
+
+
+def test_readme_reference_tables_match_the_results_files():
+    root = Path(reference.__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert reference.README_START in readme and reference.README_END in readme
+    shown = readme.split(reference.README_START, 1)[1].split(reference.README_END, 1)[0].strip()
+    expected = reference.reference_tables(root / "results/mnist_sweep.jsonl", root / "results/gap_sweep.jsonl")
+    # paths in the tables are printed as given: compare with the repository-relative spelling
+    expected = expected.replace(f"{root.as_posix()}/", "")
+    assert shown == expected, "README's reference tables are stale: run `python -m course_admin.reference table --readme`"
+
+
+def test_table_numbers_are_computed_from_the_records(tmp_path, capsys):
+    lines = []
+    for model, accs in (("vit", [0.97, 0.98, 0.99]), ("cnn", [0.99])):
+        for seed, acc in enumerate(accs):
+            for variant, delta in (("augment", 0.0), ("plain", -0.01)):
+                lines.append({"model": model, "variant": variant, "train_size": 600, "seed": seed,
+                              "test_acc": acc + delta, "val_acc": acc + delta, "train_time_s": 1800.0})
+    sweep = tmp_path / "sweep.jsonl"
+    sweep.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{reference.README_START}\nold\n{reference.README_END}\nafter\n")
+    reference.main(["table", "--sweep", str(sweep), "--gap", str(tmp_path / "none.jsonl"), "--readme", str(readme)])
+    text = readme.read_text()
+    assert "old" not in text and text.endswith(f"{reference.README_END}\nafter\n")
+    assert "| ViT | 98.00 ± 1.00 |" in text                  # 3 seeds: mean ± sample std, no n
+    assert "| SmallCNN | 99.00 (n=1) |" in text              # fewer seeds say so
+    assert "4 of 30 grid runs; 8 runs in the file, 4.0 hours" in text   # 2 models x 5 sizes x 3 seeds; plain runs counted
+
+
+def test_table_refuses_a_readme_without_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="reference markers"):
+        reference.main(["table", "--readme", str(readme)])
