@@ -66,8 +66,14 @@ def test_table_numbers_are_computed_from_the_records(tmp_path, capsys):
     sweep.write_text("".join(json.dumps(r) + "\n" for r in lines))
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n{reference.README_START}\nold\n{reference.README_END}\nafter\n")
-    reference.main(["table", "--sweep", str(sweep), "--gap", str(tmp_path / "none.jsonl"), "--readme", str(readme)])
+    gap = tmp_path / "gap.jsonl"
+    gap.write_text("".join(json.dumps({"model": "vit", "variant": "vit_conv_stem", "train_size": 600, "seed": sd,
+                                       "test_acc": acc, "val_acc": acc, "train_time_s": 3600.0, **extra}) + "\n"
+                           for sd, acc, extra in ((0, 0.95, {}), (1, 0.97, {"reused_from": "x"}))))
+    reference.main(["table", "--sweep", str(sweep), "--gap", str(gap), "--readme", str(readme)])
     text = readme.read_text()
+    assert "| `vit_conv_stem` | 96.00 ± 1.41 (n=2) | – |" in text
+    assert "2 runs (1 taken from notebook 06's), 1.0 hours of training" in text   # reused runs cost nothing here
     assert "old" not in text and text.endswith(f"{reference.README_END}\nafter\n")
     assert "| ViT | 98.00 ± 1.00 |" in text                  # 3 seeds: mean ± sample std, no n
     assert "| SmallCNN | 99.00 (n=1) |" in text              # fewer seeds say so
@@ -79,3 +85,26 @@ def test_table_refuses_a_readme_without_markers(tmp_path):
     readme.write_text("# no markers\n")
     with pytest.raises(SystemExit, match="reference markers"):
         reference.main(["table", "--readme", str(readme)])
+
+
+def test_gap_reference_variants_per_data_set(tmp_path, capsys):
+    out = tmp_path / "gap.jsonl"
+    plan = ["gap-sweep", "--dry-run", "--out", str(out), "--sizes", "600", "--seeds", "0"]
+    reference.main([*plan, "--datasets", "mnist"])
+    mnist = capsys.readouterr().out
+    assert "vit_conv_stem" in mnist and "vit_stem_distill" not in mnist   # the combination only when asked for
+    reference.main([*plan, "--datasets", "fashion_mnist"])
+    second = capsys.readouterr().out
+    assert "no best ViT variant yet" in second and second.strip().endswith("4 runs")
+
+    # the best variant is the one with the highest validation accuracy at 600 images over the seeds all ViTs have
+    records = [("vit_augment", 600, 0, 0.95), ("vit_patch4", 600, 0, 0.97), ("vit_conv_stem", 600, 0, 0.96),
+               ("vit_augment", 600, 1, 0.95), ("vit_conv_stem", 600, 1, 0.99),     # seed 1: not every variant has it
+               ("vit_conv_stem", 6000, 0, 0.999), ("cnn_augment", 600, 0, 0.999)]
+    out.write_text("".join(json.dumps({"model": v.split("_")[0], "variant": v, "train_size": n, "seed": sd,
+                                       "val_acc": acc, "test_acc": acc, "train_time_s": 1.0}) + "\n"
+                           for v, n, sd, acc in records))
+    assert reference.best_gap_variant(load_results(out)) == "vit_patch4"
+    reference.main([*plan, "--datasets", "fashion_mnist"])
+    second = capsys.readouterr().out.splitlines()
+    assert second[-2].endswith("vit_patch4") and second[-1] == "5 runs"
