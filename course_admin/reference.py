@@ -13,8 +13,9 @@ the ViT variants that put locality back (augmentation, a conv stem, SPT + LSA, d
 smaller patch) on 600 and 6,000 images, 3 seeds, on MNIST (results/gap_sweep.jsonl); on Fashion-MNIST
 (results/gap_sweep_fashion_mnist.jsonl; one file per data set, since a run is named by model, variant, size
 and seed) SmallCNN, the ViT with and without augmentation, and the best ViT variant on MNIST's validation runs.
-It takes notebook 06's runs of the same recipes instead of training them again (--reuse). The distilled ViTs learn from the CNN run of the same data set, size and seed (its weights are kept
-under --weights). `python -m course_admin.reference gap-sweep --dry-run` lists the runs.
+It takes notebook 06's runs of the same recipes instead of training them again (--reuse). The distilled ViTs
+learn from the CNN run of the same data set, size and seed (its weights are kept under --weights).
+`python -m course_admin.reference gap-sweep --dry-run` lists the runs.
 
 `python -m course_admin.reference table` prints the reference tables (mean ± std over seeds, from the results
 files); `table --readme` writes them into README.md between its reference markers. A test fails when README's
