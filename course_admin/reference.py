@@ -80,14 +80,15 @@ def fit_options(model):
     return {"channels_last": sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) > 1}
 
 
-def mnist_sets():
-    """The pool of 55,000 training images, the 5,000 validation images and the test set of every MNIST run."""
-    pool, val = train_val_split(load_dataset("mnist", "train"), val_size=5000, seed=0)
-    return pool, val, load_dataset("mnist", "test")
+def dataset_sets(dataset="mnist"):
+    """The pool of training images (all but 5,000), the 5,000 validation images and the test set of every run on
+    `dataset` (notebook 06's MNIST runs and notebook 08's runs on either data set split it the same way)."""
+    pool, val = train_val_split(load_dataset(dataset, "train"), val_size=5000, seed=0)
+    return pool, val, load_dataset(dataset, "test")
 
 
 def mnist_sweep(args):
-    pool, val, test = mnist_sets()
+    pool, val, test = dataset_sets("mnist")
     common = dict(pool=pool, val=val, test=test, results_path=args.out, profile="reference",
                   analyse=analyse(val.normalize(val.images[:1000])), fit_options=fit_options, device=args.device)
     models = [m for m in MODELS if m in args.models]
@@ -111,22 +112,36 @@ def mnist_sweep(args):
 def budget_check(args):
     """Each model's chosen recipe trained again with twice its budget (600 and 6,000 images, seed 0), into
     results/budget_check.jsonl; prints validation accuracy at 1x and 2x. A budget is long enough when doubling
-    it changes little (the grid's runs are the 1x ones)."""
-    sweep = experiments.load_results(args.sweep)
-    pool, val, test = mnist_sets()
+    it changes little (the grid's runs are the 1x ones).
+
+    --dataset fashion_mnist checks notebook 08's runs on that data set instead: the recipe (augmentation on or off)
+    is chosen on validation among its runs (cnn_augment / cnn_plain, vit_augment / vit_plain), the doubled runs go
+    to results/budget_check_fashion_mnist.jsonl."""
+    mnist = args.dataset == "mnist"
+    sweep_path = args.sweep or (Path("results/mnist_sweep.jsonl") if mnist
+                                else gap_results_path("results/gap_sweep.jsonl", args.dataset))
+    out = args.out or Path("results/budget_check.jsonl" if mnist else f"results/budget_check_{args.dataset}.jsonl")
+    sweep = experiments.load_results(sweep_path)
+    pool, val, test = dataset_sets(args.dataset)
     runs = []
     for m in [m for m in MODELS if m in args.models]:
+        names = VARIANTS if mnist else tuple(f"{m}_{v}" for v in VARIANTS)
         try:
-            variant = experiments.choose_variant(sweep, m, VARIANTS)[0]
+            variant = experiments.choose_variant(sweep, m, names)[0]
         except ValueError:
-            print(f"{m}: no recipe chosen yet in {args.sweep} (run mnist-sweep --stop-after recipes first); skipped")
+            print(f"{m}: no recipe chosen yet in {sweep_path} (its runs with and without augmentation are "
+                  f"missing: run {'mnist-sweep --stop-after recipes' if mnist else 'gap-sweep'} first); skipped")
             continue
-        once = recipe(m, variant)
+        if mnist:
+            once = recipe(m, variant)
+        else:
+            from course_utils import gap
+            once = gap.variant_recipe(variant, BASE, BUDGETS)
         twice = replace(once, budget=Budget(min_steps=2 * once.budget.min_steps, min_epochs=2 * once.budget.min_epochs))
         runs += [(twice, s, 0) for s in args.sizes]
-    experiments.run_sweep(runs, pool=pool, val=val, test=test, results_path=args.out,
+    experiments.run_sweep(runs, pool=pool, val=val, test=test, results_path=out,
                           profile="reference", fit_options=fit_options, device=args.device)
-    rows = experiments.budget_doubling(sweep, experiments.load_results(args.out))
+    rows = experiments.budget_doubling(sweep, experiments.load_results(out))
     for r in rows:
         print(f"{r['model']:>5} ({r['variant']}) {r['train_size']:>6,} images: val {r['val_acc_1x']:.4f} with "
               f"{r['steps_1x']:,} steps, {r['val_acc_2x']:.4f} with {r['steps_2x']:,} ({r['gain']:+.4f})")
@@ -189,10 +204,8 @@ def gap_sweep(args):
         print(f"{len(plan)} runs")
         return
     for dataset in args.datasets:
-        full = load_dataset(dataset, "train")
-        pool, val = train_val_split(full, val_size=5000, seed=0)
-        gap.run_gap_sweep(variants[dataset], args.sizes, args.seeds, pool=pool, val=val,
-                          test=load_dataset(dataset, "test"),
+        pool, val, test = dataset_sets(dataset)
+        gap.run_gap_sweep(variants[dataset], args.sizes, args.seeds, pool=pool, val=val, test=test,
                           results_path=gap_results_path(args.out, dataset), base=BASE, budgets=budgets,
                           weights_dir=Path(args.weights) / dataset, device=args.device, profile="reference",
                           # notebook 06's runs of the same recipes (plain and augmented ViT, SmallCNN), not trained twice
@@ -210,6 +223,18 @@ def _cell(values):
     v = 100 * np.array(values)
     text = f"{v.mean():.2f}" + (f" ± {v.std(ddof=1):.2f}" if len(v) > 1 else "")
     return text + ("" if len(v) == len(SEEDS) else f" (n={len(v)})")
+
+
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def _runs(n):
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
+def _duration(seconds):
+    """Training time as a reader wants it: minutes under an hour, else hours with one decimal."""
+    return f"{seconds / 60:.0f} minutes" if seconds < 3600 else f"{seconds / 3600:.1f} hours"
 
 
 def _grid_table(groups, rows, sizes, names):
@@ -231,13 +256,13 @@ def reference_tables(sweep_path, gap_path):
     groups = {}
     for r in grid:
         groups.setdefault((r["model"], r["train_size"]), []).append(r["test_acc"])
-    hours = sum(r["train_time_s"] for r in records) / 3600
+    seconds = sum(r["train_time_s"] for r in records)
     out = [f"**MNIST, notebook 06** (`{Path(sweep_path).as_posix()}`): test accuracy in %, mean ± sample std over "
            f"seeds (3 unless n says otherwise), by number of training images (55,000 = all 60,000 but the 5,000 held "
            f"out for validation); each model with the recipe chosen on "
            f"validation ({', '.join(f'{MODEL_NAMES[m]} {chosen[m]}' for m in models)}). "
-           f"{len(grid)} of {len(SIZES) * len(models) * len(SEEDS)} grid runs; {len(records)} runs in the file, "
-           f"{hours:.1f} hours of training.", ""]
+           f"{len(grid)} of {len(SIZES) * len(models) * len(SEEDS)} grid runs; {_runs(len(records))} in the file, "
+           f"{_duration(seconds)} of training.", ""]
     out += _grid_table(groups, models, SIZES, MODEL_NAMES.get)
     # the pretrained checkpoints (`load_pretrained`): seed 0 on all 55,000 images, its weights under results/weights
     ckpt = [r for r in grid if r["seed"] == 0 and r["train_size"] == SIZES[-1] and r["model"] != "mlp"]
@@ -255,9 +280,11 @@ def reference_tables(sweep_path, gap_path):
             groups.setdefault((r["variant"], r["train_size"]), []).append(r["test_acc"])
             variants += [r["variant"]] if r["variant"] not in variants else []
         trained = [r for r in gap_records if "reused_from" not in r]
-        out += ["", f"**{dataset}, notebook 08** (`{Path(path).as_posix()}`): test accuracy in %, as above; "
-                f"{len(gap_records)} runs ({len(gap_records) - len(trained)} taken from notebook 06's), "
-                f"{sum(r['train_time_s'] for r in trained) / 3600:.1f} hours of training.", ""]
+        reused = len(gap_records) - len(trained)
+        out += ["", f"**{DATASET_NAMES.get(dataset, dataset)}, notebook 08** (`{Path(path).as_posix()}`): test "
+                f"accuracy in %, as above; {_runs(len(gap_records))}"
+                + (f" ({reused} taken from notebook 06's)" if reused else "")
+                + f", {_duration(sum(r['train_time_s'] for r in trained))} of training.", ""]
         out += _grid_table(groups, variants, GAP_SIZES, lambda v: f"`{v}`")
     return "\n".join(out)
 
@@ -289,8 +316,12 @@ def main(argv=None):
     p.add_argument("--stop-after", choices=["recipes"], default=None,
                    help="stop once augmentation on/off is chosen for every model (before the grid)")
     b = sub.add_parser("budget-check", help="each chosen recipe again with twice its budget (600 and 6,000 images)")
-    b.add_argument("--sweep", type=Path, default=Path("results/mnist_sweep.jsonl"))
-    b.add_argument("--out", type=Path, default=Path("results/budget_check.jsonl"))
+    b.add_argument("--dataset", default="mnist", choices=GAP_DATASETS,
+                   help="mnist: notebook 06's recipes; fashion_mnist: notebook 08's runs on it")
+    b.add_argument("--sweep", type=Path, default=None,
+                   help="the 1x runs (default results/mnist_sweep.jsonl, or notebook 08's file of --dataset)")
+    b.add_argument("--out", type=Path, default=None,
+                   help="default results/budget_check.jsonl, results/budget_check_<dataset>.jsonl for another")
     b.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     b.add_argument("--sizes", nargs="+", type=int, default=list(BUDGET_CHECK_SIZES), choices=BUDGET_CHECK_SIZES)
     b.add_argument("--device", default=None)

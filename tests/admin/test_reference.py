@@ -37,6 +37,28 @@ def test_recipes_then_budget_check(tiny_budgets, tmp_path, capsys):
     assert table == [(chosen, "600"), (chosen, "6,000")]
 
 
+def test_budget_check_on_fashion_mnist_doubles_the_recipe_chosen_there(tiny_budgets, tmp_path, capsys):
+    try:
+        from course_utils.data import load_dataset
+        load_dataset("fashion_mnist", "test", download=False)
+    except (FileNotFoundError, RuntimeError):
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    gap, check = tmp_path / "gap.jsonl", tmp_path / "check.jsonl"
+    # notebook 08's 1x runs on Fashion-MNIST: without augmentation validates better here, so it is the recipe
+    once = [{"model": "cnn", "variant": v, "train_size": 600, "seed": 0, "val_acc": acc, "test_acc": acc, "steps": 3}
+            for v, acc in (("cnn_augment", 0.80), ("cnn_plain", 0.85))]
+    fashion = reference.gap_results_path(gap, "fashion_mnist")
+    fashion.write_text("".join(json.dumps(r) + "\n" for r in once))
+    reference.main(["budget-check", "--dataset", "fashion_mnist", "--models", "cnn", "vit", "--sizes", "600",
+                    "--sweep", str(fashion), "--out", str(check), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "vit: no recipe chosen yet" in out and "gap-sweep" in out     # the ViT has no runs there: said, skipped
+    [doubled] = load_results(check)
+    assert (doubled["variant"], doubled["dataset"]) == ("cnn_plain", "fashion_mnist")
+    assert doubled["budget"] == {"min_steps": 6, "min_epochs": 2} and doubled["steps"] >= 6
+    assert re.search(r"cnn \(cnn_plain\) +600 images: val 0\.8500 with 3 steps, [\d.]+ with \d+ \(", out)
+
+
 def test_gap_sweep_dry_run_lists_the_plan(capsys):
     reference.main(["gap-sweep", "--dry-run", "--datasets", "mnist", "--sizes", "600", "--seeds", "0", "1",
                     "--variants", "cnn_augment", "vit_plain"])
@@ -70,10 +92,16 @@ def test_table_numbers_are_computed_from_the_records(tmp_path, capsys):
     gap.write_text("".join(json.dumps({"model": "vit", "variant": "vit_conv_stem", "train_size": 600, "seed": sd,
                                        "test_acc": acc, "val_acc": acc, "train_time_s": 3600.0, **extra}) + "\n"
                            for sd, acc, extra in ((0, 0.95, {}), (1, 0.97, {"reused_from": "x"}))))
+    fashion = reference.gap_results_path(gap, "fashion_mnist")
+    fashion.write_text(json.dumps({"model": "cnn", "variant": "cnn_plain", "train_size": 600, "seed": 0,
+                                   "test_acc": 0.8, "val_acc": 0.8, "train_time_s": 600.0}) + "\n")
     reference.main(["table", "--sweep", str(sweep), "--gap", str(gap), "--readme", str(readme)])
     text = readme.read_text()
     assert "| `vit_conv_stem` | 96.00 ± 1.41 (n=2) | – |" in text
+    assert "**MNIST, notebook 08**" in text
     assert "2 runs (1 taken from notebook 06's), 1.0 hours of training" in text   # reused runs cost nothing here
+    assert "**Fashion-MNIST, notebook 08**" in text
+    assert "as above; 1 run, 10 minutes of training." in text               # singular, minutes under an hour
     assert "old" not in text and text.endswith(f"{reference.README_END}\nafter\n")
     assert "| ViT | 98.00 ± 1.00 |" in text                  # 3 seeds: mean ± sample std, no n
     assert "| SmallCNN | 99.00 (n=1) |" in text              # fewer seeds say so
