@@ -55,8 +55,27 @@ def test_budget_check_on_fashion_mnist_doubles_the_recipe_chosen_there(tiny_budg
     assert "vit: no recipe chosen yet" in out and "gap-sweep" in out     # the ViT has no runs there: said, skipped
     [doubled] = load_results(check)
     assert (doubled["variant"], doubled["dataset"]) == ("cnn_plain", "fashion_mnist")
-    assert doubled["budget"] == {"min_steps": 6, "min_epochs": 2} and doubled["steps"] >= 6
+    # SmallCNN's budget on Fashion-MNIST is twice MNIST's (DATASET_BUDGET_FACTORS); the check doubles that
+    assert doubled["budget"] == {"min_steps": 12, "min_epochs": 4} and doubled["steps"] >= 12
     assert re.search(r"cnn \(cnn_plain\) +600 images: val 0\.8500 with 3 steps, [\d.]+ with \d+ \(", out)
+
+
+def test_gap_budgets_multiply_only_the_models_named_for_a_data_set(monkeypatch):
+    monkeypatch.setattr(reference, "BUDGETS", {"vit": Budget(min_steps=50, min_epochs=3),
+                                               "cnn": Budget(min_steps=10, min_epochs=2)})
+    monkeypatch.setattr(reference, "DATASET_BUDGET_FACTORS", {"fashion_mnist": {"cnn": 3}})
+    assert reference.gap_budgets("mnist") == reference.BUDGETS
+    fashion = reference.gap_budgets("fashion_mnist")
+    assert fashion == {"vit": Budget(min_steps=50, min_epochs=3), "cnn": Budget(min_steps=30, min_epochs=6)}
+    # and gap-sweep trains each data set with its own budgets
+    from course_utils import gap
+    seen = {}
+    monkeypatch.setattr(reference, "dataset_sets", lambda dataset: (None, None, None))
+    monkeypatch.setattr(gap, "run_gap_sweep", lambda *a, results_path, budgets, **kw: seen.update({
+        Path(results_path).name: budgets}))
+    reference.main(["gap-sweep", "--datasets", "mnist", "fashion_mnist", "--variants", "cnn_plain",
+                    "--out", "gap.jsonl"])
+    assert seen == {"gap.jsonl": reference.BUDGETS, "gap_fashion_mnist.jsonl": fashion}
 
 
 def test_gap_sweep_dry_run_lists_the_plan(capsys):
@@ -136,3 +155,25 @@ def test_gap_reference_variants_per_data_set(tmp_path, capsys):
     reference.main([*plan, "--datasets", "fashion_mnist"])
     second = capsys.readouterr().out.splitlines()
     assert second[-2].endswith("vit_patch4") and second[-1] == "5 runs"
+
+
+def test_notebook_08_gpu_profile_trains_with_the_reference_budgets():
+    """The gpu profile of notebook 08 is the reference protocol: its budgets per data set are course_admin's."""
+    from course_utils import gap
+    from course_utils.train import TrainConfig
+
+    class GPU:
+        def choose(self, **options):
+            return options["gpu"]
+
+        def __format__(self, spec):
+            return "gpu"
+
+    root = Path(reference.__file__).resolve().parents[1]
+    cells = json.loads((root / "notebooks/08_closing_the_gap.ipynb").read_text(encoding="utf-8"))["cells"]
+    [source] = ["".join(c["source"]) for c in cells if "SECOND_BUDGETS = " in "".join(c["source"])]
+    names = {"profile": GPU(), "gap": gap, "Budget": Budget, "TrainConfig": TrainConfig, "Path": Path}
+    exec(source, names)
+    assert names["BUDGETS"] == {m: reference.BUDGETS[m] for m in ("vit", "cnn")}
+    assert names["SECOND_BUDGETS"] == {m: reference.gap_budgets(names["SECOND"])[m] for m in ("vit", "cnn")}
+    assert names["BASE"] == reference.BASE
