@@ -15,14 +15,22 @@ smaller patch) on 600 and 6,000 images, 3 seeds, on MNIST (results/gap_sweep.jso
 and seed) SmallCNN, the ViT with and without augmentation, and the best ViT variant on MNIST's validation runs.
 It takes notebook 06's runs of the same recipes instead of training them again (--reuse). The distilled ViTs
 learn from the CNN run of the same data set, size and seed (its weights are kept under --weights).
-`python -m course_admin.reference gap-sweep --dry-run` lists the runs.
+`python -m course_admin.reference gap-sweep --dry-run` lists the runs. On a GPU, `--jobs N` trains N runs at once
+(one run of these small models leaves a GPU mostly idle) and `--fp32` turns mixed precision off, so the runs made
+there are computed like those made on CPUs (plain fp32, no TF32).
 
 `python -m course_admin.reference table` prints the reference tables (mean ± std over seeds, from the results
 files); `table --readme` writes them into README.md between its reference markers. A test fails when README's
 tables and the results files disagree, so run it after adding results.
 """
 import argparse
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
@@ -202,8 +210,18 @@ def gap_variants(args, dataset):
     return list(dict.fromkeys([*GAP_SECOND_VARIANTS, *([best] if best else [])]))
 
 
+def plain_fp32():
+    """Mixed precision off (here and in the processes this one starts) and no TF32: a GPU computes in plain fp32."""
+    os.environ["COURSE_AMP"] = "0"
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def gap_sweep(args):
     from course_utils import gap
+
+    if args.fp32:
+        plain_fp32()
 
     def budgets(dataset):
         if args.budget_steps:                            # only to try the runner out on tiny budgets
@@ -217,6 +235,8 @@ def gap_sweep(args):
             print(f"{d:>13} seed {sd} {s:>6,} images {v}")
         print(f"{len(plan)} runs")
         return
+    if args.jobs > 1:
+        return gap_sweep_parallel(args, variants)
     for dataset in args.datasets:
         pool, val, test = dataset_sets(dataset)
         gap.run_gap_sweep(variants[dataset], args.sizes, args.seeds, pool=pool, val=val, test=test,
@@ -225,6 +245,96 @@ def gap_sweep(args):
                           # notebook 06's runs of the same recipes (plain and augmented ViT, SmallCNN), not trained twice
                           reuse_from=args.reuse if dataset == "mnist" and args.budget_steps == 0 else None,
                           reuse_weights_dir=Path(args.reuse).parent / "weights")
+
+
+def _gap_plan(args, variants):
+    """The runs of the grid not yet in their results files, (dataset, variant, size, seed), in gap-sweep's order,
+    and what each must wait for: a distilled ViT waits for its teacher's run (or the distilled run before it on
+    the same images, which trains the teacher when only its record is there)."""
+    from course_utils import gap
+
+    plan, after = [], {}
+    for d in args.datasets:
+        done = {experiments.run_key(r)[1:] for r in experiments.load_results(gap_results_path(args.out, d))}
+        for sd in args.seeds:
+            for s in args.sizes:
+                names = list(variants[d])
+                if any(gap.is_distilled(v) for v in names) and gap.TEACHER not in names:
+                    names.insert(0, gap.TEACHER)
+                names.sort(key=lambda v: v != gap.TEACHER)
+                previous = None
+                for v in names:
+                    if (v, s, sd) in done:
+                        continue
+                    job = (d, v, s, sd)
+                    if v == gap.TEACHER or gap.is_distilled(v):
+                        after[job] = previous if gap.is_distilled(v) else None
+                        previous = job
+                    plan.append(job)
+    return plan, after
+
+
+def _gap_job(job, args, scratch):
+    """Train one run in a process of its own, into a scratch copy of its results file; return its new records."""
+    d, v, s, sd = job
+    folder = Path(scratch) / f"{d}_{v}_{s}_{sd}"
+    folder.mkdir()
+    out = folder / Path(args.out).name
+    if gap_results_path(args.out, d).exists():
+        shutil.copyfile(gap_results_path(args.out, d), gap_results_path(out, d))
+    cmd = [sys.executable, "-m", "course_admin.reference", "gap-sweep", "--datasets", d, "--variants", v,
+           "--sizes", str(s), "--seeds", str(sd), "--out", str(out), "--weights", str(args.weights),
+           "--reuse", str(args.reuse), "--budget-steps", str(args.budget_steps)]
+    cmd += (["--device", args.device] if args.device else []) + (["--fp32"] if args.fp32 else [])
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))        # the processes share the CPU cores
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+        raise RuntimeError(f"exit code {proc.returncode}; its last lines:\n{tail}")
+    return [r for r in experiments.load_results(gap_results_path(out, d))
+            if (r.get("variant"), r["train_size"], r["seed"]) == (v, s, sd)]
+
+
+def gap_sweep_parallel(args, variants):
+    """gap-sweep --jobs N: every missing run in a process of its own, N at a time. Only this process appends to the
+    results files, each run as it finishes, so a stop loses only the runs in flight; a failed run is reported and
+    the others go on. --stop-starting-after: no run starts after that many seconds (those in flight finish)."""
+    plan, after = _gap_plan(args, variants)
+    print(f"{len(plan)} runs to train, {args.jobs} at a time", flush=True)
+    pending, running, finished, failed = list(plan), {}, set(), set()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(args.jobs) as pool:
+        while pending or running:
+            late = args.stop_starting_after and time.perf_counter() - start > args.stop_starting_after
+            while not late and len(running) < args.jobs:
+                job = next((j for j in pending if after.get(j) is None or after[j] in finished), None)
+                if job is None:
+                    break
+                pending.remove(job)
+                running[pool.submit(_gap_job, job, args, scratch)] = job
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                d, v, s, sd = job
+                try:
+                    records = future.result()
+                except Exception as e:                               # one run's failure stops no other run
+                    failed.add(job)
+                    print(f"FAILED {d} {v} on {s:,} images, seed {sd}: {e}", flush=True)
+                    continue
+                for r in records:
+                    experiments.append_result(gap_results_path(args.out, d), r)
+                finished.add(job)
+                r = records[-1]
+                print(f"[{len(finished)}/{len(plan)}, {time.perf_counter() - start:.0f} s] {d} {v} on {s:,} images, "
+                      f"seed {sd}: test {r['test_acc']:.4f}, val {r['val_acc']:.4f} ({r['train_time_s']:.0f} s)",
+                      flush=True)
+    print(f"{len(finished)} runs trained, {len(failed)} failed, {len(pending)} not started "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return len(failed) == 0
 
 
 # ---------------------------------------------------------------------------------------- tables
@@ -355,6 +465,12 @@ def main(argv=None):
     g.add_argument("--budget-steps", type=int, default=0, help="override every budget (to try the runner out)")
     g.add_argument("--dry-run", action="store_true", help="list the runs and stop")
     g.add_argument("--device", default=None)
+    g.add_argument("--fp32", action="store_true",
+                   help="no mixed precision and no TF32 on a GPU: computed like the runs made on CPUs")
+    g.add_argument("--jobs", type=int, default=1,
+                   help="train this many runs at once, each in a process of its own (a GPU has room for several)")
+    g.add_argument("--stop-starting-after", type=float, default=0, metavar="SECONDS",
+                   help="with --jobs: start no run after this many seconds (for a machine lent for a fixed time)")
     t = sub.add_parser("table", help="print the reference tables (mean ± std over seeds) from the results files")
     t.add_argument("--sweep", type=Path, default=Path("results/mnist_sweep.jsonl"))
     t.add_argument("--gap", type=Path, default=Path("results/gap_sweep.jsonl"),
@@ -369,7 +485,7 @@ def main(argv=None):
     elif args.command == "budget-check":
         budget_check(args)
     elif args.command == "gap-sweep":
-        gap_sweep(args)
+        return 1 if gap_sweep(args) is False else 0       # False: a run of --jobs failed
     return 0
 
 

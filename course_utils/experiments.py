@@ -30,7 +30,7 @@ import torch
 from .checkpoints import changed_settings, save_weights
 from .data import balanced_subset
 from .models import build_model, count_parameters
-from .runtime import provenance
+from .runtime import amp_settings, provenance
 from .train import TrainConfig, evaluate, fit, pick_device, seed_everything, steps_per_epoch
 
 RESULT_FIELDS = ("model", "variant", "train_size", "seed", "steps", "epochs", "batch_size", "train_loss",
@@ -247,7 +247,8 @@ def train_one(recipe, size, seed, *, pool, val, test, device, fit_options=None, 
         "val_acc": on_val.accuracy, "val_acc_half": halfway.get("val_acc", on_val.accuracy), "val_loss": on_val.loss,
         "test_acc": on_test.accuracy, "test_f1": on_test.macro_f1, "test_loss": on_test.loss,
         "train_time_s": round(train_time, 3), "images_per_s": round(images / train_time, 1),
-        "device": device_name(device), "profile": str(profile) if profile is not None else None,
+        "device": device_name(device), "precision": str(amp_settings(device)[0] or torch.float32).replace("torch.", ""),
+        "profile": str(profile) if profile is not None else None,
         "params": count_parameters(model), **(info or {}), **setup,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -4,7 +4,10 @@ what a run ran on (`provenance`, recorded with every reference run).
 Mixed precision: bf16 autocast on GPUs with native bf16 (compute capability >= 8.0: A100, H100, RTX 30xx+);
 fp16 autocast with a GradScaler below that (a Colab T4 is 7.5: `torch.cuda.is_bf16_supported()` may say
 True there, but bf16 is emulated and slow); plain fp32 on the CPU (CPU autocast is slower for these models).
+`COURSE_AMP=0` in the environment turns autocast off on GPUs too: plain fp32 everywhere, so reference runs made
+on a GPU are computed like those made on CPUs.
 """
+import os
 import platform
 import random
 import subprocess
@@ -28,9 +31,9 @@ def pick_device():
 
 
 def amp_settings(device):
-    """(autocast dtype or None, whether to use a GradScaler) for a device."""
+    """(autocast dtype or None, whether to use a GradScaler) for a device; (None, False) when $COURSE_AMP is 0."""
     device = torch.device(device)
-    if device.type != "cuda":
+    if device.type != "cuda" or os.environ.get("COURSE_AMP", "1").strip().lower() in ("0", "off", "false", "no"):
         return None, False
     major, _ = torch.cuda.get_device_capability(device)
     if major >= 8:
@@ -59,7 +62,8 @@ def cpu_model():
 
 def provenance():
     """torch, Python, the CPU and its kernels (AVX2 and AVX-512 round differently: a seeded run repeats its numbers
-    on the same kind of machine, not on every machine), the git commit (None outside a checkout)."""
+    on the same kind of machine, not on every machine), the git commit (outside a checkout: $COURSE_COMMIT, the
+    commit a copy of the code was made from, else None)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
@@ -68,6 +72,8 @@ def provenance():
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
+    if commit is None:                     # not a checkout: whether the code was modified is unknown
+        commit, dirty = os.environ.get("COURSE_COMMIT") or None, None
     return {"torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
             "commit": commit, "code_modified": dirty}

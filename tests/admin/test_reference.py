@@ -177,3 +177,43 @@ def test_notebook_08_gpu_profile_trains_with_the_reference_budgets():
     assert names["BUDGETS"] == {m: reference.BUDGETS[m] for m in ("vit", "cnn")}
     assert names["SECOND_BUDGETS"] == {m: reference.gap_budgets(names["SECOND"])[m] for m in ("vit", "cnn")}
     assert names["BASE"] == reference.BASE
+
+
+def test_gap_sweep_jobs_trains_in_parallel_what_one_process_trains(mnist_train, tmp_path, capsys):
+    # --jobs: each run in a process of its own, merged into the results file by the parent as it finishes; the
+    # distilled ViT waits for its teacher. The records equal those of the sequential sweep (same CPU, same seeds) up to
+    # float rounding: each process uses fewer threads, which sums in another order.
+    common = ["gap-sweep", "--datasets", "mnist", "--sizes", "20", "--seeds", "0", "--budget-steps", "2",
+              "--variants", "vit_distill", "vit_plain", "--device", "cpu"]
+    one, many = tmp_path / "one" / "gap.jsonl", tmp_path / "many" / "gap.jsonl"
+    assert reference.main([*common, "--out", str(one), "--weights", str(tmp_path / "w1")]) == 0
+    assert reference.main([*common, "--out", str(many), "--weights", str(tmp_path / "w2"), "--jobs", "2",
+                           "--fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "3 runs to train, 2 at a time" in out and "3 runs trained, 0 failed, 0 not started" in out
+    order = [r["variant"] for r in load_results(many)]
+    assert order.index("cnn_augment") < order.index("vit_distill")           # the teacher first
+    key = lambda r: r["variant"]
+    same = ("variant", "train_size", "seed", "steps", "train_config", "model_kwargs")
+    close = ("train_loss", "val_loss", "test_loss")
+    a, b = sorted(load_results(one), key=key), sorted(load_results(many), key=key)
+    assert [{k: r[k] for k in same} for r in a] == [{k: r[k] for k in same} for r in b]
+    assert [r[k] for r in b for k in close] == pytest.approx([r[k] for r in a for k in close], rel=1e-4)
+    assert {r["precision"] for r in load_results(many)} == {"float32"}
+    assert (tmp_path / "w2" / "mnist" / "cnn_cnn_augment_n20_seed0.pt").exists()
+    # nothing left to do: a rerun trains nothing
+    assert reference.main([*common, "--out", str(many), "--weights", str(tmp_path / "w2"), "--jobs", "2"]) == 0
+    assert "0 runs to train" in capsys.readouterr().out
+
+
+def test_gap_sweep_jobs_reports_a_failed_run_and_goes_on(mnist_train, tmp_path, capsys):
+    # a run whose process fails (here: a size larger than the pool) is reported with its last lines; the exit code
+    # says so, and the other runs are trained and kept
+    out = tmp_path / "gap.jsonl"
+    rc = reference.main(["gap-sweep", "--datasets", "mnist", "--sizes", "20", "10000000", "--seeds", "0",
+                         "--budget-steps", "2", "--variants", "cnn_plain", "--device", "cpu", "--out", str(out),
+                         "--weights", str(tmp_path / "w"), "--jobs", "2"])
+    printed = capsys.readouterr().out
+    assert rc == 1
+    assert "FAILED mnist cnn_plain on 10,000,000 images, seed 0" in printed and "larger than the pool" in printed
+    assert [(r["variant"], r["train_size"]) for r in load_results(out)] == [("cnn_plain", 20)]

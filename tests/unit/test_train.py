@@ -109,6 +109,10 @@ def test_amp_selection(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))   # T4: bf16 is emulated
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert amp_settings("cuda") == (torch.float16, True)
+    monkeypatch.setenv("COURSE_AMP", "0")                  # plain fp32 on a GPU too (the reference runs)
+    assert amp_settings("cuda") == (None, False)
+    monkeypatch.setenv("COURSE_AMP", "1")
+    assert amp_settings("cuda") == (torch.float16, True)
 
 
 def test_bad_train_config():
