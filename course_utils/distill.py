@@ -46,6 +46,8 @@ def distillation_loss_fn(teacher, *, alpha=0.5, temperature=1.0, hard=False):
         p.requires_grad_(False)
 
     def loss_fn(logits, y, x):
+        if next(teacher.parameters()).device != x.device:      # fit moved the student and the data: follow them
+            teacher.to(x.device)
         with torch.no_grad():
             teacher_logits = teacher(x).float()                # (B, K)
         return distillation_loss(logits, teacher_logits, y, alpha=alpha, temperature=temperature, hard=hard)

@@ -91,7 +91,7 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
                                            records[(TEACHER, size, seed)])
 
                 def options(model, teacher=teacher):
-                    loss_fn = distillation_loss_fn(teacher.to(next(model.parameters()).device), **DISTILL)
+                    loss_fn = distillation_loss_fn(teacher, **DISTILL)     # it follows the data to fit's device
                     return {**fit_options(model), "loss_fn": loss_fn}
 
                 info = {"teacher": {"variant": TEACHER, "test_acc": record["test_acc"], "val_acc": record["val_acc"],

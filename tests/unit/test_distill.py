@@ -74,3 +74,15 @@ def test_loss_fn_trains_a_student_with_fit():
     after = teacher.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)     # the teacher is left as it was (BN too)
     assert not teacher.training
+
+
+def test_the_teacher_follows_the_data_to_its_device():
+    # fit moves the student and the data to the GPU; a teacher built on the CPU must follow (it once did not, and
+    # every distilled run on a GPU stopped with "Input type (torch.cuda.FloatTensor) and weight type ... should be the
+    # same"). The meta device stands in for the GPU here: same check, no GPU needed.
+    teacher = build_model("cnn", width=4)
+    loss_fn = distillation_loss_fn(teacher, hard=True)
+    x, y = torch.randn(3, 1, 28, 28, device="meta"), torch.zeros(3, dtype=torch.long, device="meta")
+    loss = loss_fn(torch.randn(3, 10, device="meta"), y, x)
+    assert loss.device.type == "meta" and loss.shape == ()
+    assert {p.device.type for p in teacher.parameters()} == {"meta"}
