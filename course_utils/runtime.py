@@ -62,8 +62,8 @@ def cpu_model():
 
 def provenance():
     """torch, Python, the CPU and its kernels (AVX2 and AVX-512 round differently: a seeded run repeats its numbers
-    on the same kind of machine, not on every machine), the git commit (outside a checkout: $COURSE_COMMIT, the
-    commit a copy of the code was made from, else None)."""
+    on the same kind of machine, not on every machine), the git commit ($COURSE_COMMIT where it is set: the commit a
+    copy of the code was made from, when that copy's own git, if any, does not know it; None outside a checkout)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
@@ -72,8 +72,8 @@ def provenance():
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
-    if commit is None:                     # not a checkout: whether the code was modified is unknown
-        commit, dirty = os.environ.get("COURSE_COMMIT") or None, None
+    if os.environ.get("COURSE_COMMIT"):    # a copy of the code sent elsewhere (a GPU machine) says what it was made from
+        commit, dirty = os.environ["COURSE_COMMIT"], None
     return {"torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
             "commit": commit, "code_modified": dirty}
