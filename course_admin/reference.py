@@ -325,8 +325,8 @@ def gap_sweep_parallel(args, variants):
                     failed.add(job)
                     print(f"FAILED {d} {v} on {s:,} images, seed {sd}: {e}", flush=True)
                     continue
-                for r in records:
-                    experiments.append_result(gap_results_path(args.out, d), r)
+                for r in records:             # its training time was shared with up to jobs - 1 other runs
+                    experiments.append_result(gap_results_path(args.out, d), {**r, "parallel_jobs": args.jobs})
                 finished.add(job)
                 r = records[-1]
                 print(f"[{len(finished)}/{len(plan)}, {time.perf_counter() - start:.0f} s] {d} {v} on {s:,} images, "
@@ -350,6 +350,7 @@ def _cell(values):
 
 
 DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+PRECISION_NAMES = {"float32": "plain fp32", "bfloat16": "bf16 mixed precision", "float16": "fp16 mixed precision"}
 
 
 def _runs(n):
@@ -405,10 +406,16 @@ def reference_tables(sweep_path, gap_path):
             variants += [r["variant"]] if r["variant"] not in variants else []
         trained = [r for r in gap_records if "reused_from" not in r]
         reused = len(gap_records) - len(trained)
+        on_cpu = [r for r in trained if r.get("device", "cpu") == "cpu"]
+        on_gpu = [r for r in trained if r.get("device", "cpu") != "cpu"]
+        gpus = sorted({r["device"].removeprefix("cuda (").removesuffix(")") for r in on_gpu})
+        precisions = sorted({PRECISION_NAMES.get(r.get("precision"), "mixed precision") for r in on_gpu})
+        notes = ([f"{reused} taken from notebook 06's"] if reused else []) + ([
+            f"{len(on_gpu)} trained on {' and '.join(gpus)} in {' and '.join(precisions)}, up to "
+            f"{max(r.get('parallel_jobs', 1) for r in on_gpu)} at a time"] if on_gpu else [])
         out += ["", f"**{DATASET_NAMES.get(dataset, dataset)}, notebook 08** (`{Path(path).as_posix()}`): test "
-                f"accuracy in %, as above; {_runs(len(gap_records))}"
-                + (f" ({reused} taken from notebook 06's)" if reused else "")
-                + f", {_duration(sum(r['train_time_s'] for r in trained))} of training.", ""]
+                f"accuracy in %, as above; {_runs(len(gap_records))}" + (f" ({'; '.join(notes)})" if notes else "")
+                + f", {_duration(sum(r['train_time_s'] for r in on_cpu))} of training on 2 CPU cores.", ""]
         out += _grid_table(groups, variants, GAP_SIZES, lambda v: f"`{v}`")
     return "\n".join(out)
 

@@ -110,17 +110,21 @@ def test_table_numbers_are_computed_from_the_records(tmp_path, capsys):
     gap = tmp_path / "gap.jsonl"
     gap.write_text("".join(json.dumps({"model": "vit", "variant": "vit_conv_stem", "train_size": 600, "seed": sd,
                                        "test_acc": acc, "val_acc": acc, "train_time_s": 3600.0, **extra}) + "\n"
-                           for sd, acc, extra in ((0, 0.95, {}), (1, 0.97, {"reused_from": "x"}))))
+                           for sd, acc, extra in ((0, 0.95, {}), (1, 0.97, {"reused_from": "x"}),
+                                                  (2, 0.96, {"device": "cuda (NVIDIA H200)", "precision": "float32",
+                                                             "parallel_jobs": 6}))))
     fashion = reference.gap_results_path(gap, "fashion_mnist")
     fashion.write_text(json.dumps({"model": "cnn", "variant": "cnn_plain", "train_size": 600, "seed": 0,
                                    "test_acc": 0.8, "val_acc": 0.8, "train_time_s": 600.0}) + "\n")
     reference.main(["table", "--sweep", str(sweep), "--gap", str(gap), "--readme", str(readme)])
     text = readme.read_text()
-    assert "| `vit_conv_stem` | 96.00 ± 1.41 (n=2) | – |" in text
+    assert "| `vit_conv_stem` | 96.00 ± 1.00 | – |" in text
     assert "**MNIST, notebook 08**" in text
-    assert "2 runs (1 taken from notebook 06's), 1.0 hours of training" in text   # reused runs cost nothing here
+    # reused runs cost nothing here; GPU runs are counted apart (their times were shared with other runs)
+    assert ("3 runs (1 taken from notebook 06's; 1 trained on NVIDIA H200 in plain fp32, up to 6 at a time), "
+            "1.0 hours of training on 2 CPU cores") in text
     assert "**Fashion-MNIST, notebook 08**" in text
-    assert "as above; 1 run, 10 minutes of training." in text               # singular, minutes under an hour
+    assert "as above; 1 run, 10 minutes of training on 2 CPU cores." in text               # singular, minutes under an hour
     assert "old" not in text and text.endswith(f"{reference.README_END}\nafter\n")
     assert "| ViT | 98.00 ± 1.00 |" in text                  # 3 seeds: mean ± sample std, no n
     assert "| SmallCNN | 99.00 (n=1) |" in text              # fewer seeds say so
@@ -200,6 +204,7 @@ def test_gap_sweep_jobs_trains_in_parallel_what_one_process_trains(mnist_train, 
     assert [{k: r[k] for k in same} for r in a] == [{k: r[k] for k in same} for r in b]
     assert [r[k] for r in b for k in close] == pytest.approx([r[k] for r in a for k in close], rel=1e-4)
     assert {r["precision"] for r in load_results(many)} == {"float32"}
+    assert {r["parallel_jobs"] for r in load_results(many)} == {2}         # its time was shared with another run
     assert (tmp_path / "w2" / "mnist" / "cnn_cnn_augment_n20_seed0.pt").exists()
     # nothing left to do: a rerun trains nothing
     assert reference.main([*common, "--out", str(many), "--weights", str(tmp_path / "w2"), "--jobs", "2"]) == 0
