@@ -258,12 +258,8 @@ def _gap_plan(args, variants):
         done = {experiments.run_key(r)[1:] for r in experiments.load_results(gap_results_path(args.out, d))}
         for sd in args.seeds:
             for s in args.sizes:
-                names = list(variants[d])
-                if any(gap.is_distilled(v) for v in names) and gap.TEACHER not in names:
-                    names.insert(0, gap.TEACHER)
-                names.sort(key=lambda v: v != gap.TEACHER)
                 previous = None
-                for v in names:
+                for v in gap.with_teacher(variants[d]):
                     if (v, s, sd) in done:
                         continue
                     job = (d, v, s, sd)

@@ -54,6 +54,14 @@ def is_distilled(variant):
     return VARIANTS[variant][3]
 
 
+def with_teacher(variants):
+    """The variants in training order: the teacher first, added when a distilled variant needs it."""
+    variants = list(variants)
+    if any(is_distilled(v) for v in variants) and TEACHER not in variants:
+        variants.insert(0, TEACHER)
+    return sorted(variants, key=lambda v: v != TEACHER)
+
+
 def _conv_options(model):
     # channels-last memory speeds convolutions up on CPUs; it changes no recipe
     return {"channels_last": sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) > 1}
@@ -73,10 +81,7 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
         its variant renamed and marked "reused_from", instead of being trained again; a teacher's weights are
         copied too, from reuse_weights_dir, where they are (else the teacher is retrained when a ViT needs it).
     """
-    variants = list(variants)
-    if any(is_distilled(v) for v in variants) and TEACHER not in variants:
-        variants.insert(0, TEACHER)
-    variants.sort(key=lambda v: v != TEACHER)
+    variants = with_teacher(variants)
     common = dict(pool=pool, val=val, test=test, results_path=results_path, profile=profile, device=device,
                   weights_dir=weights_dir, save_weights_for=lambda r: r["variant"] == TEACHER, log=log)
     records = {}
