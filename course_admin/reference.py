@@ -220,9 +220,6 @@ def plain_fp32():
 def gap_sweep(args):
     from course_utils import gap
 
-    if args.fp32:
-        plain_fp32()
-
     def budgets(dataset):
         if args.budget_steps:                            # only to try the runner out on tiny budgets
             return {m: Budget(min_steps=args.budget_steps, min_epochs=1) for m in BUDGETS}
@@ -236,7 +233,9 @@ def gap_sweep(args):
         print(f"{len(plan)} runs")
         return
     if args.jobs > 1:
-        return gap_sweep_parallel(args, variants)
+        return gap_sweep_parallel(args, variants)     # its processes get --fp32; this one trains nothing
+    if args.fp32:
+        plain_fp32()
     for dataset in args.datasets:
         pool, val, test = dataset_sets(dataset)
         gap.run_gap_sweep(variants[dataset], args.sizes, args.seeds, pool=pool, val=val, test=test,

@@ -1,5 +1,6 @@
 """course_admin.reference end to end on tiny budgets: the recipe stage, then the budget check reads it back."""
 import json
+import os
 import re
 from pathlib import Path
 
@@ -204,6 +205,7 @@ def test_gap_sweep_jobs_trains_in_parallel_what_one_process_trains(mnist_train, 
     assert [{k: r[k] for k in same} for r in a] == [{k: r[k] for k in same} for r in b]
     assert [r[k] for r in b for k in close] == pytest.approx([r[k] for r in a for k in close], rel=1e-4)
     assert {r["precision"] for r in load_results(many)} == {"float32"}
+    assert "COURSE_AMP" not in os.environ          # --fp32 went to the processes; this one's settings are untouched
     assert {r["parallel_jobs"] for r in load_results(many)} == {2}         # its time was shared with another run
     assert (tmp_path / "w2" / "mnist" / "cnn_cnn_augment_n20_seed0.pt").exists()
     # nothing left to do: a rerun trains nothing
