@@ -211,7 +211,7 @@ def gap_variants(args, dataset):
 
 
 def plain_fp32():
-    """Mixed precision off (here and in the processes this one starts) and no TF32: a GPU computes in plain fp32."""
+    """Mixed precision off and no TF32 in this process (a CLI run; --jobs passes --fp32 to its processes instead)."""
     os.environ["COURSE_AMP"] = "0"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -316,6 +316,8 @@ def gap_sweep_parallel(args, variants):
                 d, v, s, sd = job
                 try:
                     records = future.result()
+                    if not records:
+                        raise RuntimeError("its process ended without writing the run's record")
                 except Exception as e:                               # one run's failure stops no other run
                     failed.add(job)
                     print(f"FAILED {d} {v} on {s:,} images, seed {sd}: {e}", flush=True)
