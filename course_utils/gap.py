@@ -76,8 +76,8 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
     weights saved under weights_dir, then the other variants; distilled ones with a loss_fn that asks the
     teacher. A teacher whose record is there but whose weights are not is trained again (seeded: the same).
 
-    reuse_from: another sweep's results file (e.g. notebook 06's mnist_sweep.jsonl). A run it holds with the
-        same model, size, seed, data and recipe (budget, train config, model options) is copied into results_path,
+    reuse_from: another sweep's results file or a list of them (e.g. notebook 06's mnist_sweep.jsonl). A run one
+        holds with the same model, size, seed, data and recipe (budget, train config, model options) is copied into results_path,
         its variant renamed and marked "reused_from", instead of being trained again; a teacher's weights are
         copied too, from reuse_weights_dir, where they are (else the teacher is retrained when a ViT needs it).
     """
@@ -109,18 +109,20 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
 
 
 def _copy_reusable(runs, reuse_from, reuse_weights_dir, pool, val, test, results_path, weights_dir, log):
-    """Append to results_path each run of `runs` it lacks that the file reuse_from holds with the same setup."""
-    if reuse_from is None or not Path(reuse_from).exists():
+    """Append to results_path each run of `runs` it lacks that reuse_from (a file or a list of files) holds with the
+    same setup."""
+    files = [reuse_from] if isinstance(reuse_from, (str, Path)) else list(reuse_from or [])
+    others = [(Path(f), r) for f in files if Path(f).exists() for r in experiments.load_results(f)]
+    if not others:
         return
     done = {experiments.run_key(r) for r in experiments.load_results(results_path)}
-    others = experiments.load_results(reuse_from)
     for recipe, size, seed in runs:
         if (recipe.model, recipe.variant, size, seed) in done:
             continue
-        for old in others:
+        for file, old in others:
             if not experiments.same_run(old, recipe, size, seed, pool, test, val):
                 continue
-            source = f"{Path(reuse_from).name}, variant {old['variant']}"
+            source = f"{file.name}, variant {old['variant']}"
             experiments.append_result(results_path, {**old, "variant": recipe.variant, "reused_from": source})
             src = reuse_weights_dir and weights_path(reuse_weights_dir, recipe.model, size, seed, old["variant"])
             if recipe.variant == TEACHER and src and Path(src).exists():

@@ -71,3 +71,29 @@ def test_sweep_reuses_a_run_of_the_same_recipe_and_only_that(tmp_path):
     longer = gap.run_gap_sweep(["vit_augment"], [20], [0], budgets={"vit": Budget(3), "cnn": Budget(3)},
                                **{**kw, "results_path": tmp_path / "gap_longer.jsonl"})
     assert "reused_from" not in longer[0] and (augment["steps"], longer[0]["steps"]) == (2, 4)
+    # several files: a run is taken from whichever holds it (a budget check's doubled run is the longer budget's run);
+    # a file that is not there is skipped
+    check = tmp_path / "gap_longer.jsonl"
+    both = gap.run_gap_sweep(["vit_augment"], [20], [0], budgets={"vit": Budget(3), "cnn": Budget(3)},
+                             **{**kw, "results_path": tmp_path / "gap_3.jsonl",
+                                "reuse_from": [tmp_path / "missing.jsonl", other, check]})
+    assert [r["reused_from"] for r in both] == ["gap_longer.jsonl, variant vit_augment"]
+    assert both[0]["finished_at"] == longer[0]["finished_at"]
+
+
+def test_sweep_reuses_no_run_made_on_another_data_set(tmp_path):
+    from dataclasses import replace
+
+    from course_utils.experiments import Recipe, run_sweep
+
+    mnist = fake(60, 0)
+    fashion = [ImageData(d.images, d.labels, "fashion_mnist", d.classes, d.mean, d.std)
+               for d in (fake(60, 0), fake(20, 1), fake(20, 2))]       # the same pixels, another data set's name
+    other = tmp_path / "mnist_sweep.jsonl"
+    run_sweep([(Recipe("cnn", replace(TrainConfig(batch_size=16), augment=True), Budget(2), variant="augment"), 20, 0)],
+              pool=mnist, val=fake(20, 1), test=fake(20, 2), results_path=other, device="cpu", log=None)
+    [record] = gap.run_gap_sweep(["cnn_augment"], [20], [0], pool=fashion[0], val=fashion[1], test=fashion[2],
+                                 base=TrainConfig(batch_size=16), budgets={"cnn": Budget(2)},
+                                 results_path=tmp_path / "gap.jsonl", weights_dir=tmp_path / "w", device="cpu",
+                                 log=None, reuse_from=[other])
+    assert "reused_from" not in record and record["dataset"] == "fashion_mnist"
