@@ -410,6 +410,8 @@ def reference_tables(sweep_path, gap_path):
         for r in gap_records:
             groups.setdefault((r["variant"], r["train_size"]), []).append(r["test_acc"])
             variants += [r["variant"]] if r["variant"] not in variants else []
+        order = list(GAP_VARIANT_NAMES)                # the variants' own order, whichever ran first
+        variants.sort(key=lambda v: order.index(v) if v in order else len(order))
         trained = [r for r in gap_records if "reused_from" not in r]
         sources = {}                                    # file the reused runs came from: how many
         for r in gap_records:
