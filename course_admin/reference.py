@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -248,9 +249,8 @@ def gap_sweep(args):
         gap.run_gap_sweep(variants[dataset], args.sizes, args.seeds, pool=pool, val=val, test=test,
                           results_path=gap_results_path(args.out, dataset), base=BASE, budgets=budgets(dataset),
                           weights_dir=Path(args.weights) / dataset, device=args.device, profile="reference",
-                          # notebook 06's runs of the same recipes (plain and augmented ViT, SmallCNN), not trained twice
-                          # and runs other files hold with the same recipe and data: notebook 06's (plain and augmented
-                          # ViT, SmallCNN on MNIST), a budget check's doubled runs (the budgets now), not trained twice
+                          # runs other files hold with the same recipe and data, not trained twice: notebook 06's
+                          # (plain and augmented ViT, SmallCNN on MNIST), a budget check's doubled runs (the budgets now)
                           reuse_from=args.reuse if args.budget_steps == 0 else None,
                           reuse_weights_dir=Path(args.reuse[0]).parent / "weights")
 
@@ -406,18 +406,13 @@ def reference_tables(sweep_path, gap_path):
         if not Path(path).exists():
             continue
         gap_records = experiments.load_results(path)
-        groups, variants = {}, []
+        groups = {}
         for r in gap_records:
             groups.setdefault((r["variant"], r["train_size"]), []).append(r["test_acc"])
-            variants += [r["variant"]] if r["variant"] not in variants else []
         order = list(GAP_VARIANT_NAMES)                # the variants' own order, whichever ran first
-        variants.sort(key=lambda v: order.index(v) if v in order else len(order))
+        variants = sorted({v for v, _ in groups}, key=lambda v: (order.index(v) if v in order else len(order), v))
         trained = [r for r in gap_records if "reused_from" not in r]
-        sources = {}                                    # file the reused runs came from: how many
-        for r in gap_records:
-            if "reused_from" in r:
-                name = r["reused_from"].split(",")[0]
-                sources[name] = sources.get(name, 0) + 1
+        sources = Counter(r["reused_from"].split(",")[0] for r in gap_records if "reused_from" in r)
         on_cpu = [r for r in trained if r.get("device", "cpu") == "cpu"]
         on_gpu = [r for r in trained if r.get("device", "cpu") != "cpu"]
         gpus = sorted({r["device"].removeprefix("cuda (").removesuffix(")") for r in on_gpu})

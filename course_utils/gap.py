@@ -77,8 +77,8 @@ def run_gap_sweep(variants, sizes, seeds, *, pool, val, test, results_path, base
     teacher. A teacher whose record is there but whose weights are not is trained again (seeded: the same).
 
     reuse_from: another sweep's results file or a list of them (e.g. notebook 06's mnist_sweep.jsonl). A run one
-        holds with the same model, size, seed, data and recipe (budget, train config, model options) is copied into results_path,
-        its variant renamed and marked "reused_from", instead of being trained again; a teacher's weights are
+        holds with the same model, size, seed, data and recipe (budget, train config, model options) is copied into
+        results_path, its variant renamed and marked "reused_from", instead of being trained again; a teacher's weights are
         copied too, from reuse_weights_dir, where they are (else the teacher is retrained when a ViT needs it).
     """
     variants = with_teacher(variants)
